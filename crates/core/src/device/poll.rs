@@ -1,0 +1,117 @@
+//! poll/select/epoll readiness (L1–L11, DESIGN §3.7).
+//!
+//! Core computes the mask; the host publishes it on a real kernel fd the application polls.
+//! L1 (never lose a wake-up) is the host's half: it re-evaluates the mask for every opener
+//! returned by `take_wakeups` and signals on every change, whatever the application asked for.
+
+use super::{Device, OpenerId};
+use crate::queue::{Dir, Io};
+use crate::time::Nanos;
+
+/// poll(2) bits as on Linux.
+pub const POLLIN: u32 = 0x001;
+/// Priority data: an event is pending.
+pub const POLLPRI: u32 = 0x002;
+/// Writable.
+pub const POLLOUT: u32 = 0x004;
+/// Error condition.
+pub const POLLERR: u32 = 0x008;
+/// Hang-up (device removed, B13).
+pub const POLLHUP: u32 = 0x010;
+/// Normal data readable.
+pub const POLLRDNORM: u32 = 0x040;
+/// Normal data writable.
+pub const POLLWRNORM: u32 = 0x100;
+
+impl Device {
+    /// The revents of `id` for a poll asking `requested` (the host masks the result with
+    /// `requested | POLLERR | POLLHUP`). Like vb2 (L3), asking POLLIN/POLLOUT on an fd with
+    /// no buffers starts read()/write() I/O, which is why this takes `&mut self`.
+    pub fn poll(&mut self, id: OpenerId, requested: u32, now: Nanos) -> u32 {
+        let Some(op) = self.openers.get(&id) else {
+            return POLLERR | POLLHUP;
+        };
+        let mut rev = 0;
+        if op.events.has_pending() {
+            rev |= POLLPRI; // L9
+        }
+        let want_in = requested & (POLLIN | POLLRDNORM) != 0;
+        let want_out = requested & (POLLOUT | POLLWRNORM) != 0;
+        if op.queue.is_none() && (want_in || want_out) {
+            // L3: start file I/O in the direction asked for, if possible.
+            let dir = if want_in && self.dir_allowed(id, Dir::Capture) && op.mode.read {
+                Some(Dir::Capture)
+            } else if want_out && self.dir_allowed(id, Dir::Output) && op.mode.write {
+                Some(Dir::Output)
+            } else {
+                None
+            };
+            let started = match dir {
+                Some(Dir::Capture) => self.read_start(id, now),
+                Some(Dir::Output) => self.prepare_write(id, now).is_ok(),
+                None => false,
+            };
+            if !started {
+                return rev | POLLERR;
+            }
+        }
+        rev | self.queue_readiness(id, requested)
+    }
+
+    fn read_start(&mut self, id: OpenerId, now: Nanos) -> bool {
+        self.start_fileio(id, Dir::Capture, now).is_ok()
+    }
+
+    /// Readiness of the opener's queue part (L2, L4–L7), without side effects.
+    pub fn queue_readiness(&self, id: OpenerId, requested: u32) -> u32 {
+        let Some(op) = self.openers.get(&id) else {
+            return POLLERR | POLLHUP;
+        };
+        let Some(q) = op.queue.as_ref() else {
+            // OBS leniency: a producer that STREAMONed before write() can write.
+            return if op.pending_output_stream && requested & (POLLOUT | POLLWRNORM) != 0 {
+                POLLOUT | POLLWRNORM
+            } else {
+                0
+            };
+        };
+        let (bits, asked) = match q.dir {
+            Dir::Capture => (POLLIN | POLLRDNORM, requested & (POLLIN | POLLRDNORM) != 0),
+            Dir::Output => (
+                POLLOUT | POLLWRNORM,
+                requested & (POLLOUT | POLLWRNORM) != 0,
+            ),
+        };
+        if !asked {
+            return 0; // L2
+        }
+        if !q.streaming {
+            return POLLERR; // L4
+        }
+        if q.io == Io::File {
+            return match q.dir {
+                // write() never waits: each call publishes into fresh memory.
+                Dir::Output => bits,
+                Dir::Capture => {
+                    let partial = op.read_cursor.is_some_and(|(i, c)| {
+                        let b = &q.bufs[i as usize];
+                        !b.error && b.frame.is_some_and(|f| c < f.bytesused)
+                    });
+                    if partial || !q.done.is_empty() {
+                        bits
+                    } else {
+                        0
+                    }
+                }
+            };
+        }
+        if q.dir == Dir::Capture && q.waiting_for_buffers {
+            return POLLERR; // L5
+        }
+        if q.done.is_empty() {
+            0 // L6, L7
+        } else {
+            bits
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Frame memory, as abstract blocks.
+//!
+//! Core never touches pixels. It hands out [`BlockId`]s and counts references to them; the host
+//! (the daemon) backs each block with shared memory (a memfd) and is told through
+//! [`MemEffect`]s when to create and destroy one. A block is written by exactly one party (the
+//! producer buffer or write() staging slot it is bound to) and becomes immutable once published
+//! as a frame; it is recycled only when its reference count drops to zero. That is how DESIGN §3
+//! item 3 ("no tearing") and item 4 ("zero copy") are kept at the same time: consumers are given
+//! the producer's block itself, and the producer gets a different block to fill next.
+
+use std::collections::HashMap;
+
+use crate::errno::{Errno, VResult};
+
+/// Page size used to align block sizes and mmap cookies (G2).
+pub const PAGE_SIZE: u32 = 4096;
+
+/// Rounds up to a whole number of pages.
+pub fn page_align(n: u64) -> u64 {
+    n.div_ceil(PAGE_SIZE as u64) * PAGE_SIZE as u64
+}
+
+/// An opaque handle of one block of frame memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlockId(pub u64);
+
+/// What the host must do to its memory after a call into core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemEffect {
+    /// Create backing memory of `size` bytes (page aligned) for `id`.
+    Alloc { id: BlockId, size: u64 },
+    /// `id` is no longer referenced by core; existing client mappings may outlive it (F14
+    /// orphaning), but core will never hand it out again.
+    Free { id: BlockId },
+}
+
+#[derive(Debug)]
+struct Block {
+    size: u64,
+    refs: u32,
+}
+
+/// How many unreferenced blocks of the current size are kept for reuse instead of freed.
+const FREE_KEEP: usize = 4;
+
+/// The block allocator of one device, with a byte limit (DESIGN §3.10).
+#[derive(Debug)]
+pub struct Pool {
+    blocks: HashMap<BlockId, Block>,
+    free: Vec<BlockId>,
+    next: u64,
+    bytes: u64,
+    limit: u64,
+    effects: Vec<MemEffect>,
+}
+
+impl Pool {
+    /// An empty pool that may hold at most `limit` bytes.
+    pub fn new(limit: u64) -> Pool {
+        Pool {
+            blocks: HashMap::new(),
+            free: Vec::new(),
+            next: 1,
+            bytes: 0,
+            limit,
+            effects: Vec::new(),
+        }
+    }
+
+    /// A block of at least `size` bytes with one reference: a recycled one of the same size if
+    /// available, else a new one. ENOMEM past the limit.
+    pub fn get(&mut self, size: u64) -> VResult<BlockId> {
+        let size = page_align(size.max(1));
+        if let Some(pos) = self.free.iter().position(|b| self.blocks[b].size == size) {
+            let id = self.free.swap_remove(pos);
+            self.blocks.get_mut(&id).expect("free block exists").refs = 1;
+            return Ok(id);
+        }
+        self.get_zeroed(size)
+    }
+
+    /// A never-used block (the host creates memory zero-filled), with one reference.
+    pub fn get_zeroed(&mut self, size: u64) -> VResult<BlockId> {
+        let size = page_align(size.max(1));
+        while self.bytes + size > self.limit {
+            match self.free.pop() {
+                Some(id) => self.destroy(id),
+                None => return Err(Errno::ENOMEM),
+            }
+        }
+        let id = BlockId(self.next);
+        self.next += 1;
+        self.blocks.insert(id, Block { size, refs: 1 });
+        self.bytes += size;
+        self.effects.push(MemEffect::Alloc { id, size });
+        Ok(id)
+    }
+
+    /// Adds a reference.
+    pub fn retain(&mut self, id: BlockId) {
+        if let Some(b) = self.blocks.get_mut(&id) {
+            b.refs += 1;
+        }
+    }
+
+    /// Drops a reference; an unreferenced block is cached for reuse or freed.
+    pub fn release(&mut self, id: BlockId) {
+        let Some(b) = self.blocks.get_mut(&id) else {
+            return;
+        };
+        debug_assert!(b.refs > 0, "release of an unreferenced block");
+        b.refs = b.refs.saturating_sub(1);
+        if b.refs == 0 {
+            if self.free.len() < FREE_KEEP {
+                self.free.push(id);
+            } else {
+                self.destroy(id);
+            }
+        }
+    }
+
+    /// Frees every cached block whose size is not `keep_size` (called on format changes).
+    pub fn trim(&mut self, keep_size: Option<u64>) {
+        let keep = keep_size.map(page_align);
+        let (keep_list, drop_list): (Vec<_>, Vec<_>) = self
+            .free
+            .drain(..)
+            .partition(|b| Some(self.blocks[b].size) == keep);
+        self.free = keep_list;
+        for id in drop_list {
+            self.destroy(id);
+        }
+    }
+
+    fn destroy(&mut self, id: BlockId) {
+        if let Some(b) = self.blocks.remove(&id) {
+            self.bytes -= b.size;
+            self.effects.push(MemEffect::Free { id });
+        }
+    }
+
+    /// Reference count of a block (0 for unknown or cached blocks).
+    pub fn refs(&self, id: BlockId) -> u32 {
+        self.blocks.get(&id).map_or(0, |b| b.refs)
+    }
+
+    /// Size in bytes of a live block.
+    pub fn size(&self, id: BlockId) -> Option<u64> {
+        self.blocks.get(&id).map(|b| b.size)
+    }
+
+    /// Bytes currently allocated (referenced or cached).
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Number of live blocks (referenced or cached).
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// True when no block exists.
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+
+    /// Sets a new byte limit (existing blocks stay).
+    pub fn set_limit(&mut self, limit: u64) {
+        self.limit = limit;
+    }
+
+    /// Takes the pending memory effects, in order.
+    pub fn take_effects(&mut self) -> Vec<MemEffect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    /// Frees everything (device removal). Returns the effects.
+    pub fn clear(&mut self) {
+        let ids: Vec<_> = self.blocks.keys().copied().collect();
+        for id in ids {
+            self.destroy(id);
+        }
+        self.free.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recycles_same_size_and_respects_limit() {
+        let mut p = Pool::new(3 * 4096);
+        let a = p.get(4000).unwrap();
+        let b = p.get(4096).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(p.bytes(), 8192);
+        p.release(a);
+        // Recycled, no new allocation.
+        let c = p.get(10).unwrap();
+        assert_eq!(c, a);
+        let _d = p.get(4096).unwrap();
+        // DESIGN §3.10: past the limit → ENOMEM, never growth.
+        assert_eq!(p.get(4096), Err(Errno::ENOMEM));
+        let fx = p.take_effects();
+        assert_eq!(fx.len(), 3);
+    }
+
+    #[test]
+    fn trim_frees_other_sizes() {
+        let mut p = Pool::new(1 << 20);
+        let a = p.get(4096).unwrap();
+        let b = p.get(8192).unwrap();
+        p.release(a);
+        p.release(b);
+        p.take_effects();
+        p.trim(Some(8192));
+        assert_eq!(p.take_effects(), vec![MemEffect::Free { id: a }]);
+        assert_eq!(p.len(), 1);
+    }
+}
