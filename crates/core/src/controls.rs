@@ -24,7 +24,7 @@ pub const CID_TIMEOUT: u32 = 0x0098_f902;
 pub const TIMEOUT_MAX_MS: u32 = 100_000;
 
 /// A control's static description.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CtrlDef {
     /// Control id.
     pub id: u32,

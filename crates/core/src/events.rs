@@ -19,7 +19,7 @@ struct Sub {
 }
 
 /// The event state of one file handle.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct EventQueue {
     subs: Vec<Sub>,
     pending: VecDeque<v4l2_event>,

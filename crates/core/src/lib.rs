@@ -25,6 +25,7 @@ pub mod format;
 pub mod ioctl;
 pub mod pool;
 pub mod queue;
+pub mod testing;
 pub mod time;
 
 pub use config::{DeviceConfig, Node, NodeLayout};

@@ -34,7 +34,7 @@ pub enum MemEffect {
     Free { id: BlockId },
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Block {
     size: u64,
     refs: u32,
@@ -44,7 +44,7 @@ struct Block {
 const FREE_KEEP: usize = 4;
 
 /// The block allocator of one device, with a byte limit (DESIGN §3.10).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Pool {
     blocks: HashMap<BlockId, Block>,
     free: Vec<BlockId>,
@@ -142,6 +142,18 @@ impl Pool {
     /// Reference count of a block (0 for unknown or cached blocks).
     pub fn refs(&self, id: BlockId) -> u32 {
         self.blocks.get(&id).map_or(0, |b| b.refs)
+    }
+
+    /// Every live block with its reference count (0 = cached for reuse), for invariant checks.
+    pub fn live(&self) -> Vec<(BlockId, u32)> {
+        let mut v: Vec<_> = self.blocks.iter().map(|(k, b)| (*k, b.refs)).collect();
+        v.sort();
+        v
+    }
+
+    /// The byte limit.
+    pub fn limit(&self) -> u64 {
+        self.limit
     }
 
     /// Size in bytes of a live block.

@@ -172,7 +172,7 @@ impl Buffer {
 }
 
 /// A queue of one opener.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Queue {
     /// Direction.
     pub dir: Dir,

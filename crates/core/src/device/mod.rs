@@ -14,6 +14,7 @@ mod buffers;
 mod delivery;
 mod fileio;
 mod formats;
+mod invariants;
 mod poll;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -66,7 +67,7 @@ impl OpenMode {
 const PRIO_DEFAULT: u32 = V4L2_PRIORITY_INTERACTIVE;
 
 /// Per-opener state.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Opener {
     node: Node,
     mode: OpenMode,
@@ -121,7 +122,7 @@ pub struct DeviceStatus {
 }
 
 /// One loopback device (one node, or a split output/capture pair).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Device {
     cfg: DeviceConfig,
     openers: BTreeMap<OpenerId, Opener>,
