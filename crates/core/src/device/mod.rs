@@ -255,6 +255,12 @@ impl Device {
         self.update_reader_count(now);
     }
 
+    /// The queue an opener holds: direction, I/O kind and whether it streams.
+    pub fn opener_queue(&self, id: OpenerId) -> Option<(Dir, crate::queue::Io, bool)> {
+        let q = self.openers.get(&id)?.queue.as_ref()?;
+        Some((q.dir, q.io, q.streaming))
+    }
+
     /// Opener ids currently open.
     pub fn opener_ids(&self) -> Vec<OpenerId> {
         self.openers.keys().copied().collect()
