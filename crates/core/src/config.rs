@@ -65,7 +65,8 @@ impl Default for DeviceConfig {
             label: "loopcam".to_string(),
             number: 0,
             max_buffers: 8,
-            max_openers: 64,
+            // B1: v4l2-compliance opens the node 100 times ("no artificial limit").
+            max_openers: 1024,
             exclusive_caps: false,
             layout: NodeLayout::Single,
             fixed_caps: None,

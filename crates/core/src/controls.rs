@@ -6,7 +6,8 @@
 //! the timeout image through the daemon API (`loopcam set-timeout-image`) instead.
 
 use loopcam_abi::{
-    v4l2_event, v4l2_event_ctrl, v4l2_query_ext_ctrl, v4l2_queryctrl, V4L2_CID_USER_CLASS,
+    v4l2_event, v4l2_event_ctrl, v4l2_query_ext_ctrl, v4l2_queryctrl, V4L2_CID_PRIVATE_BASE,
+    V4L2_CID_USER_CLASS, V4L2_CTRL_CLASS_USER,
     V4L2_CTRL_FLAG_NEXT_COMPOUND, V4L2_CTRL_FLAG_NEXT_CTRL, V4L2_CTRL_FLAG_READ_ONLY,
     V4L2_CTRL_FLAG_WRITE_ONLY, V4L2_CTRL_TYPE_BOOLEAN, V4L2_CTRL_TYPE_CTRL_CLASS,
     V4L2_CTRL_TYPE_INTEGER, V4L2_EVENT_CTRL, V4L2_EVENT_CTRL_CH_FLAGS, V4L2_EVENT_CTRL_CH_VALUE,
@@ -111,6 +112,7 @@ impl Controls {
     }
 
     fn index(id: u32) -> VResult<usize> {
+        let id = canonical_id(id);
         DEFS.iter().position(|d| d.id == id).ok_or(Errno::EINVAL)
     }
 
@@ -148,7 +150,7 @@ impl Controls {
     pub fn queryctrl(&self, q: &mut v4l2_queryctrl) -> VResult<()> {
         let d = self.lookup_query(q.id)?;
         *q = v4l2_queryctrl {
-            id: d.id,
+            id: private_alias_or(q.id, d.id),
             type_: d.type_,
             minimum: d.min,
             maximum: d.max,
@@ -165,7 +167,7 @@ impl Controls {
     pub fn query_ext_ctrl(&self, q: &mut v4l2_query_ext_ctrl) -> VResult<()> {
         let d = self.lookup_query(q.id)?;
         *q = v4l2_query_ext_ctrl {
-            id: d.id,
+            id: private_alias_or(q.id, d.id),
             type_: d.type_,
             minimum: d.min.into(),
             maximum: d.max.into(),
@@ -242,7 +244,8 @@ impl Controls {
         c.set_value(if is_class(d) { 0 } else { self.values[i] });
         let mut ev = v4l2_event {
             type_: V4L2_EVENT_CTRL,
-            id,
+            // Events always name the real id, also when set through a PRIVATE_BASE alias.
+            id: d.id,
             ..Default::default()
         };
         ev.set_ctrl(&c);
@@ -261,6 +264,35 @@ impl Controls {
     /// Every definition, in id order.
     pub fn defs() -> &'static [CtrlDef] {
         &DEFS
+    }
+}
+
+/// N1: old-style private ids. `V4L2_CID_PRIVATE_BASE + n` names the n-th driver-private
+/// (`id & 0xffff >= 0x1000`) user-class integer-like control, as the kernel's
+/// `find_private_ref` does; v4l2-compliance probes PRIVATE_BASE, +1, … and expects exactly
+/// the private user controls it enumerated, with `id` echoed back. Other ids are unchanged.
+pub fn canonical_id(id: u32) -> u32 {
+    let plain = id & !(V4L2_CTRL_FLAG_NEXT_CTRL | V4L2_CTRL_FLAG_NEXT_COMPOUND) == id;
+    if !plain || id < V4L2_CID_PRIVATE_BASE {
+        return id;
+    }
+    let n = (id - V4L2_CID_PRIVATE_BASE) as usize;
+    DEFS.iter()
+        .filter(|d| {
+            !is_class(d) && d.id & 0x0fff_0000 == V4L2_CTRL_CLASS_USER && d.id & 0xffff >= 0x1000
+        })
+        .nth(n)
+        .map_or(id, |d| d.id)
+}
+
+/// The id QUERYCTRL returns: the alias itself for a PRIVATE_BASE query (kernel behaviour).
+fn private_alias_or(requested: u32, real: u32) -> u32 {
+    if requested >= V4L2_CID_PRIVATE_BASE
+        && requested & (V4L2_CTRL_FLAG_NEXT_CTRL | V4L2_CTRL_FLAG_NEXT_COMPOUND) == 0
+    {
+        requested
+    } else {
+        real
     }
 }
 

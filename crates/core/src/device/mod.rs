@@ -15,7 +15,7 @@ mod delivery;
 mod fileio;
 mod formats;
 mod invariants;
-mod poll;
+pub mod poll;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -385,7 +385,9 @@ impl Device {
         }
         let mine = self.opener(id)?.prio;
         // C4: a lower-priority fd cannot change anything, including its own priority, while a
-        // higher one exists — unless it is the holder of that maximum.
+        // higher one exists — unless it is the holder of that maximum. S_PRIORITY is itself
+        // INFO_FL_PRIO in the kernel, so even re-setting the current value is EBUSY
+        // (v4l2-compliance testPrio: "going back to interactive on the other node must fail").
         let max_other = self
             .openers
             .iter()
@@ -393,7 +395,7 @@ impl Device {
             .map(|(_, o)| o.prio)
             .max()
             .unwrap_or(0);
-        if mine < max_other && prio != mine {
+        if mine < max_other {
             return Err(Errno::EBUSY);
         }
         self.opener_mut(id)?.prio = prio;
@@ -437,6 +439,8 @@ impl Device {
     }
 
     fn apply_ctrl(&mut self, id: OpenerId, cid: u32, v: i32, now: Nanos) -> VResult<()> {
+        // N1: a PRIVATE_BASE alias acts on (and notifies about) the real control.
+        let cid = crate::controls::canonical_id(cid);
         if self.controls.store(cid, v)? {
             if cid == crate::controls::CID_TIMEOUT || cid == crate::controls::CID_SUSTAIN_FRAMERATE
             {

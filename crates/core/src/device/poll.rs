@@ -62,6 +62,31 @@ impl Device {
         self.start_fileio(id, Dir::Capture, now).is_ok()
     }
 
+    /// The readiness the host shows on the opener's pollable fd, without side effects.
+    ///
+    /// The host cannot see the application's poll() call, so L3 ("a poll for POLLIN/POLLOUT
+    /// on an fd without buffers starts read()/write() I/O") is approximated: an opener with
+    /// no queue is reported readable while a producer streams (the read() that follows starts
+    /// the emulation and waits at most one frame), and writable while the output is free (the
+    /// write() that follows claims it). Row 14 of reference/v4l2loopback.md §6 (select with
+    /// read()) depends on this. Everything else is [`Device::queue_readiness`] plus POLLPRI.
+    pub fn signal_readiness(&self, id: OpenerId) -> u32 {
+        let Some(op) = self.openers.get(&id) else {
+            return POLLERR | POLLHUP;
+        };
+        let mut rev = if op.events.has_pending() { POLLPRI } else { 0 };
+        if op.queue.is_none() && !op.pending_output_stream {
+            if op.mode.read && self.dir_allowed(id, Dir::Capture) && self.producer_streaming() {
+                rev |= POLLIN | POLLRDNORM;
+            }
+            if op.mode.write && self.dir_allowed(id, Dir::Output) && self.producer.is_none() {
+                rev |= POLLOUT | POLLWRNORM;
+            }
+            return rev;
+        }
+        rev | self.queue_readiness(id, POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM)
+    }
+
     /// Readiness of the opener's queue part (L2, L4–L7), without side effects.
     pub fn queue_readiness(&self, id: OpenerId, requested: u32) -> u32 {
         let Some(op) = self.openers.get(&id) else {

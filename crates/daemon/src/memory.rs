@@ -1,0 +1,44 @@
+//! memfd-backed frame blocks (DESIGN §2: the daemon owns frame memory).
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
+
+/// One block of frame memory.
+pub struct Memfd {
+    fd: OwnedFd,
+    size: u64,
+}
+
+impl Memfd {
+    /// A zero-filled memfd of `size` bytes.
+    pub fn new(size: u64) -> rustix::io::Result<Memfd> {
+        let fd = memfd_create("loopcam-frame", MemfdFlags::CLOEXEC)?;
+        ftruncate(&fd, size)?;
+        Ok(Memfd { fd, size })
+    }
+
+    /// Size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Writes `data` at the start of the block (used for the timeout image: one copy, rare).
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> rustix::io::Result<()> {
+        let mut done = 0;
+        while done < data.len() {
+            let n = rustix::io::pwrite(&self.fd, &data[done..], offset + done as u64)?;
+            if n == 0 {
+                return Err(rustix::io::Errno::NOSPC);
+            }
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+impl AsFd for Memfd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}

@@ -1,0 +1,262 @@
+//! The devices the daemon hosts, their nodes and their frame memory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use loopcam_core::format::{fourcc_str, FixedCaps};
+use loopcam_core::{BlockId, Device, DeviceConfig, MemEffect, Node, NodeLayout};
+use loopcam_proto::{DeviceInfo, DeviceSpec};
+
+use crate::memory::Memfd;
+use crate::nodes::{self, NodeDir};
+
+/// Errors of device management, with the errno a client gets.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Bad arguments.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such device.
+    #[error("no such device: {0}")]
+    NotFound(String),
+    /// Number or node taken.
+    #[error("{0}")]
+    Exists(String),
+    /// The system refused.
+    #[error("{0}")]
+    Io(String),
+}
+
+impl RegistryError {
+    /// errno for the wire.
+    pub fn errno(&self) -> i32 {
+        match self {
+            RegistryError::Invalid(_) => 22,
+            RegistryError::NotFound(_) => 19,
+            RegistryError::Exists(_) => 17,
+            RegistryError::Io(_) => 5,
+        }
+    }
+}
+
+/// One node of a device.
+pub struct NodeEntry {
+    /// Path in the file system.
+    pub path: PathBuf,
+    /// Which node of the device.
+    pub node: Node,
+}
+
+/// One hosted device.
+pub struct DeviceEntry {
+    /// N of videoN.
+    pub number: u32,
+    /// The model.
+    pub dev: Device,
+    /// Its nodes.
+    pub nodes: Vec<NodeEntry>,
+    /// Frame memory, by block id.
+    pub blocks: HashMap<BlockId, Memfd>,
+    /// The spec it was created with.
+    pub spec: DeviceSpec,
+    /// Timeout image source (RGB24) to re-render when the format changes.
+    pub timeout_rgb: Option<(u32, u32, Vec<u8>)>,
+    /// Format generation the timeout image was rendered for.
+    pub timeout_gen: u64,
+}
+
+impl DeviceEntry {
+    /// Applies the model's memory effects: creates and frees memfds.
+    pub fn sync_memory(&mut self) -> Result<(), rustix::io::Errno> {
+        let mut result = Ok(());
+        for e in self.dev.take_mem_effects() {
+            match e {
+                MemEffect::Alloc { id, size } => match Memfd::new(size) {
+                    Ok(m) => {
+                        self.blocks.insert(id, m);
+                    }
+                    Err(err) => result = Err(err),
+                },
+                MemEffect::Free { id } => {
+                    self.blocks.remove(&id);
+                }
+            }
+        }
+        result
+    }
+
+    /// The node an opener of `path` opens.
+    pub fn node_for(&self, path: &str) -> Node {
+        let p = Path::new(path);
+        self.nodes
+            .iter()
+            .find(|n| n.path == p || dev_alias(&n.path).as_deref() == Some(p))
+            .map_or(self.nodes[0].node, |n| n.node)
+    }
+
+    /// What list/query show.
+    pub fn info(&self) -> DeviceInfo {
+        let s = self.dev.status();
+        let cfg = self.dev.config();
+        DeviceInfo {
+            number: self.number,
+            label: cfg.label.clone(),
+            nodes: self.nodes.iter().map(|n| n.path.display().to_string()).collect(),
+            fourcc: fourcc_str(s.format.pixelformat),
+            width: s.format.width,
+            height: s.format.height,
+            sizeimage: s.format.sizeimage,
+            interval_num: s.interval.numerator,
+            interval_den: s.interval.denominator,
+            caps: cfg.fixed_caps.map(|c| c.to_string()),
+            exclusive_caps: cfg.exclusive_caps,
+            split: cfg.layout == NodeLayout::Split,
+            max_buffers: cfg.max_buffers,
+            max_openers: cfg.max_openers,
+            openers: s.openers as u32,
+            producer: s.producer,
+            streaming: s.producer_streaming,
+            readers: s.readers as u32,
+            frames: s.frames,
+            memory_bytes: s.memory_bytes,
+            keep_format: s.keep_format,
+            sustain_framerate: s.sustain_framerate,
+            timeout_ms: s.timeout_ms,
+        }
+    }
+}
+
+/// `/dev/videoN` for a node that lives elsewhere (unprivileged mode).
+fn dev_alias(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    name.starts_with("video").then(|| Path::new("/dev").join(name))
+}
+
+/// All devices.
+pub struct Registry {
+    /// Devices by number.
+    pub devices: BTreeMap<u32, DeviceEntry>,
+    /// Where nodes go.
+    pub node_dir: NodeDir,
+}
+
+impl Registry {
+    /// Empty registry.
+    pub fn new(node_dir: NodeDir) -> Registry {
+        Registry {
+            devices: BTreeMap::new(),
+            node_dir,
+        }
+    }
+
+    fn free_number(&self, from: u32) -> u32 {
+        (from..).find(|n| !self.devices.contains_key(n) && !nodes::number_taken(&self.node_dir, *n)).expect("a free number")
+    }
+
+    /// Creates a device from a spec (the `loopcam add` semantics).
+    pub fn add(&mut self, spec: DeviceSpec, now: u64) -> Result<u32, RegistryError> {
+        let fixed_caps = match &spec.caps {
+            Some(c) => Some(c.parse::<FixedCaps>().map_err(|e| RegistryError::Invalid(format!("invalid caps '{c}': {e}")))?),
+            None => None,
+        };
+        let number = match spec.number {
+            Some(n) => {
+                if self.devices.contains_key(&n) || nodes::number_taken(&self.node_dir, n) {
+                    return Err(RegistryError::Exists(format!("/dev/video{n} already exists")));
+                }
+                n
+            }
+            None => self.free_number(0),
+        };
+        let mut cfg = DeviceConfig {
+            number,
+            label: spec.label.clone().unwrap_or_else(|| format!("loopcam {number}")),
+            exclusive_caps: spec.exclusive_caps,
+            layout: if spec.split { NodeLayout::Split } else { NodeLayout::Single },
+            fixed_caps,
+            sustain_framerate: spec.sustain_framerate,
+            timeout_ms: spec.timeout_ms.unwrap_or(0),
+            strict_single_reader: spec.strict,
+            ..DeviceConfig::default()
+        };
+        if let Some(b) = spec.max_buffers {
+            cfg.max_buffers = b;
+        }
+        if let Some(o) = spec.max_openers {
+            cfg.max_openers = o;
+        }
+        let dev = Device::new(cfg, now).map_err(RegistryError::Invalid)?;
+        let mut names = vec![(format!("video{number}"), if spec.split { Node::Output } else { Node::Combined })];
+        if spec.split {
+            let second = self.free_number(number + 1);
+            names.push((format!("video{second}"), Node::Capture));
+        }
+        let mut made = Vec::new();
+        for (name, node) in names {
+            match nodes::create(&self.node_dir, &name, 0o666) {
+                Ok(path) => made.push(NodeEntry { path, node }),
+                Err(e) => {
+                    for n in &made {
+                        nodes::remove(&n.path);
+                    }
+                    return Err(RegistryError::Io(format!("cannot create {}: {e}", self.node_dir.path(&name).display())));
+                }
+            }
+        }
+        self.devices.insert(
+            number,
+            DeviceEntry {
+                number,
+                dev,
+                nodes: made,
+                blocks: HashMap::new(),
+                spec,
+                timeout_rgb: None,
+                timeout_gen: 0,
+            },
+        );
+        Ok(number)
+    }
+
+    /// Finds a device by path (`/dev/video10`, the runtime path, a split node), name
+    /// (`video10`) or number (`10`).
+    pub fn find(&self, key: &str) -> Result<u32, RegistryError> {
+        let key = key.trim();
+        if let Ok(n) = key.parse::<u32>() {
+            if self.devices.contains_key(&n) {
+                return Ok(n);
+            }
+        }
+        let p = Path::new(key);
+        for (n, d) in &self.devices {
+            for node in &d.nodes {
+                let name = node.path.file_name().and_then(|s| s.to_str()).unwrap_or("");
+                if node.path == p || dev_alias(&node.path).as_deref() == Some(p) || name == key {
+                    return Ok(*n);
+                }
+            }
+        }
+        Err(RegistryError::NotFound(key.to_string()))
+    }
+
+    /// Removes a device and its nodes.
+    pub fn remove(&mut self, number: u32, now: u64) -> Option<DeviceEntry> {
+        let mut e = self.devices.remove(&number)?;
+        e.dev.shutdown(now);
+        let _ = e.sync_memory();
+        for n in &e.nodes {
+            nodes::remove(&n.path);
+        }
+        Some(e)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        for d in self.devices.values() {
+            for n in &d.nodes {
+                nodes::remove(&n.path);
+            }
+        }
+    }
+}
