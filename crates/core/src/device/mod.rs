@@ -515,7 +515,9 @@ impl Device {
             let r = match op {
                 ExtCtrlOp::Get if def_val => self.controls.default_of(cid),
                 ExtCtrlOp::Get => self.controls.get(cid),
-                _ => self.controls.try_value(cid, c.value64),
+                // N4: every control here is 32-bit, so the kernel reads the s32 `value` member
+                // (user_to_new), not `value64`: -5 with a zero upper half must clamp to min.
+                _ => self.controls.try_value(cid, c.value().into()),
             };
             match r {
                 Ok(v) => values.push(v),

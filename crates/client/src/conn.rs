@@ -1,0 +1,75 @@
+//! One connection to the daemon: request → response, with fds.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use loopcam_proto::{recv, send, ProtoError, Request, Response, PROTOCOL_VERSION};
+use rustix::net::{connect, socket_with, AddressFamily, RecvFlags, SocketAddrUnix, SocketFlags, SocketType};
+
+use crate::Error;
+
+/// A connection to the daemon.
+pub struct Connection {
+    sock: OwnedFd,
+}
+
+impl Connection {
+    /// Connects to the daemon at `path` and says hello.
+    pub fn connect(path: &Path) -> Result<Connection, Error> {
+        let sock = socket_with(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)
+            .map_err(|e| Error::NoDaemon(format!("socket: {e}")))?;
+        let addr = SocketAddrUnix::new(path).map_err(|e| Error::NoDaemon(format!("{}: {e}", path.display())))?;
+        loop {
+            match connect(&sock, &addr) {
+                Ok(()) => break,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => {
+                    return Err(Error::NoDaemon(format!(
+                        "cannot connect to the loopcam daemon at {}: {e} (is `loopcam daemon` running?)",
+                        path.display()
+                    )))
+                }
+            }
+        }
+        let mut c = Connection { sock };
+        match c.call(&Request::Hello { version: PROTOCOL_VERSION }, &[])?.0 {
+            Response::Hello { .. } => Ok(c),
+            Response::Error { message, .. } => Err(Error::Daemon { errno: 71, message }),
+            other => Err(Error::Protocol(format!("unexpected answer to Hello: {other:?}"))),
+        }
+    }
+
+    /// Connects to the default socket (`$LOOPCAM_SOCKET`, `$XDG_RUNTIME_DIR/loopcam.sock`, ...).
+    pub fn connect_default() -> Result<Connection, Error> {
+        Connection::connect(&loopcam_proto::default_socket_path())
+    }
+
+    /// One request/response exchange. Returns the response and the attached fd, if any.
+    pub fn call(&mut self, req: &Request, fds: &[BorrowedFd<'_>]) -> Result<(Response, Option<OwnedFd>), Error> {
+        send(&self.sock, req, fds).map_err(proto_err)?;
+        let msg = loop {
+            match recv(&self.sock, RecvFlags::empty()) {
+                Ok(Some(m)) => break m,
+                Ok(None) => continue,
+                Err(e) => return Err(proto_err(e)),
+            }
+        };
+        let resp: Response = msg.decode().map_err(proto_err)?;
+        let fd = msg.fds.into_iter().next();
+        Ok((resp, fd))
+    }
+
+    /// The socket (for tests that want to send garbage).
+    pub fn socket(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
+fn proto_err(e: ProtoError) -> Error {
+    match e {
+        ProtoError::Closed => Error::Gone,
+        ProtoError::Io(e) if e.raw_os_error() == Some(104) || e.raw_os_error() == Some(32) => Error::Gone,
+        ProtoError::Io(e) => Error::Io(e),
+        ProtoError::Malformed(m) => Error::Protocol(m),
+    }
+}

@@ -1,0 +1,485 @@
+//! The virtual-fd layer: one open file description of a loopcam device, with the calls an
+//! application makes on a V4L2 fd — ioctl, mmap, munmap, read, write, and a real kernel fd to
+//! poll. The preload library maps application fds onto these; Rust programs can use them
+//! directly.
+//!
+//! What lives here is marshalling, not V4L2 rules: following the pointers an ioctl carries
+//! (the EXT_CTRLS array, USERPTR buffers, DMABUF fds), remapping a buffer's memory after DQBUF
+//! (zero copy), copying for read()/write()/USERPTR, and waiting on the signal fd when a
+//! blocking call would block. Every decision about what is allowed is the daemon's.
+
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
+
+use bytemuck::{bytes_of, pod_read_unaligned};
+use loopcam_abi::*;
+use loopcam_proto::{BlockRef, DeviceInfo, Request, Response};
+use rustix::event::{poll, PollFd, PollFlags};
+use rustix::io::Errno;
+use rustix::mm::ProtFlags;
+
+use crate::conn::Connection;
+use crate::mapping::{self, Backing, Mapping};
+use crate::Error;
+
+/// An application mapping of one buffer.
+#[derive(Clone, Copy, Debug)]
+struct AppMap {
+    addr: usize,
+    len: usize,
+    /// Buffer index, or `None` once the queue was reallocated (orphaned, F14).
+    index: Option<u32>,
+    handle: u64,
+    prot: ProtFlags,
+    backing: Backing,
+}
+
+/// Cached read-only or read-write views of blocks, for copies.
+#[derive(Default)]
+struct BlockCache {
+    entries: VecDeque<(u64, Mapping)>,
+}
+
+const CACHE_BLOCKS: usize = 6;
+
+impl BlockCache {
+    fn get(&mut self, r: BlockRef, fd: Option<OwnedFd>) -> Result<&mut Mapping, Errno> {
+        if let Some(pos) = self.entries.iter().position(|(id, m)| *id == r.id && m.len() as u64 == r.size) {
+            let e = self.entries.remove(pos).expect("position valid");
+            self.entries.push_back(e);
+        } else {
+            let fd = fd.ok_or(Errno::IO)?;
+            let m = Mapping::map_write(&fd, r.size as usize)?;
+            if self.entries.len() >= CACHE_BLOCKS {
+                self.entries.pop_front();
+            }
+            self.entries.push_back((r.id, m));
+        }
+        Ok(&mut self.entries.back_mut().expect("just pushed").1)
+    }
+}
+
+/// One open file description of a loopcam device.
+pub struct VirtualFd {
+    conn: Connection,
+    signal: OwnedFd,
+    device: DeviceInfo,
+    maps: Vec<AppMap>,
+    cache: BlockCache,
+    /// Memory type of the current buffer set (from REQBUFS/CREATE_BUFS), for marshalling.
+    memory: u32,
+}
+
+fn gone(e: Error) -> Errno {
+    match e {
+        Error::Gone | Error::NoDaemon(_) => Errno::NODEV,
+        Error::Daemon { errno, .. } => Errno::from_raw_os_error(errno),
+        Error::Io(e) => Errno::from_io_error(&e).unwrap_or(Errno::IO),
+        Error::Protocol(_) => Errno::IO,
+    }
+}
+
+impl VirtualFd {
+    /// Opens `path` through the daemon at the default socket.
+    pub fn open(path: &str, read: bool, write: bool, nonblock: bool) -> Result<VirtualFd, Error> {
+        VirtualFd::open_with(Connection::connect_default()?, path, read, write, nonblock)
+    }
+
+    /// Opens `path` on an existing connection (which becomes this opener's).
+    pub fn open_with(mut conn: Connection, path: &str, read: bool, write: bool, nonblock: bool) -> Result<VirtualFd, Error> {
+        let (resp, fd) = conn.call(
+            &Request::Open {
+                device: path.to_string(),
+                read,
+                write,
+            },
+            &[],
+        )?;
+        match (resp, fd) {
+            (Response::Opened { device }, Some(signal)) => {
+                let v = VirtualFd {
+                    conn,
+                    signal,
+                    device,
+                    maps: Vec::new(),
+                    cache: BlockCache::default(),
+                    memory: 0,
+                };
+                v.set_nonblocking(nonblock).map_err(|e| Error::Io(e.into()))?;
+                Ok(v)
+            }
+            (Response::Error { errno, message }, _) => Err(Error::Daemon { errno, message }),
+            (other, _) => Err(Error::Protocol(format!("unexpected answer to Open: {other:?}"))),
+        }
+    }
+
+    /// The pollable fd (the fd an application holds).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.signal.as_fd()
+    }
+
+    /// The device as it was when opened.
+    pub fn device(&self) -> &DeviceInfo {
+        &self.device
+    }
+
+    /// O_NONBLOCK of the pollable fd, read on every call (B3: it may change with fcntl).
+    pub fn nonblocking(&self) -> bool {
+        rustix::fs::fcntl_getfl(&self.signal).is_ok_and(|f| f.contains(rustix::fs::OFlags::NONBLOCK))
+    }
+
+    /// Sets or clears O_NONBLOCK.
+    pub fn set_nonblocking(&self, on: bool) -> rustix::io::Result<()> {
+        let mut f = rustix::fs::fcntl_getfl(&self.signal)?;
+        f.set(rustix::fs::OFlags::NONBLOCK, on);
+        rustix::fs::fcntl_setfl(&self.signal, f)
+    }
+
+    fn call(&mut self, req: &Request) -> Result<(Response, Option<OwnedFd>), Errno> {
+        self.conn.call(req, &[]).map_err(gone)
+    }
+
+    /// Waits until the signal fd shows one of `events`. EINTR is returned to the caller
+    /// (H21, K4); a hang-up means the daemon or the device is gone (ENODEV).
+    fn wait(&self, events: PollFlags) -> Result<(), Errno> {
+        let mut p = [PollFd::new(&self.signal, events)];
+        poll(&mut p, None)?;
+        let r = p[0].revents();
+        if r.contains(PollFlags::HUP) && !r.intersects(events) {
+            return Err(Errno::NODEV);
+        }
+        if r.contains(PollFlags::PRI) && !events.contains(PollFlags::PRI) {
+            // A pending event shows as POLLIN too (signal socket OOB): do not spin on it.
+            let mut p = [PollFd::new(&self.signal, PollFlags::empty())];
+            let _ = poll(&mut p, Some(&rustix::time::Timespec { tv_sec: 0, tv_nsec: 2_000_000 }));
+        }
+        Ok(())
+    }
+
+    /// ioctl(2) on the device.
+    ///
+    /// # Safety
+    /// Like ioctl(2): `arg` is the request's argument, and the pointers it carries (the
+    /// EXT_CTRLS `controls` array, USERPTR buffer addresses) must be valid for the access the
+    /// request implies.
+    pub unsafe fn ioctl(&mut self, request: u32, arg: &mut [u8]) -> Result<(), Errno> {
+        let size = ioc_size(request);
+        if arg.len() < size {
+            return Err(Errno::FAULT);
+        }
+        let arg = &mut arg[..size];
+        // EXT_CTRLS: marshal the control array the pointer designates.
+        let ext = matches!(request, VIDIOC_G_EXT_CTRLS | VIDIOC_S_EXT_CTRLS | VIDIOC_TRY_EXT_CTRLS);
+        let mut extra = Vec::new();
+        let mut ext_ptr = 0u64;
+        if ext {
+            let hdr: v4l2_ext_controls = pod_read_unaligned(arg);
+            if hdr.count > 1024 {
+                return Err(Errno::INVAL);
+            }
+            ext_ptr = hdr.controls;
+            let n = hdr.count as usize * std::mem::size_of::<v4l2_ext_control>();
+            if n > 0 {
+                if ext_ptr == 0 {
+                    return Err(Errno::FAULT);
+                }
+                extra = vec![0u8; n];
+                // SAFETY: the caller guarantees the controls array is valid (ioctl contract).
+                unsafe { mapping::copy_from_user(&mut extra, ext_ptr as *const u8) };
+            }
+        }
+        // Output USERPTR/DMABUF: copy the application's frame into the staging block first.
+        if matches!(request, VIDIOC_QBUF | VIDIOC_PREPARE_BUF) {
+            let b: v4l2_buffer = pod_read_unaligned(arg);
+            let mem = if b.memory == 0 { self.memory } else { b.memory };
+            if b.type_ == V4L2_BUF_TYPE_VIDEO_OUTPUT && (mem == V4L2_MEMORY_USERPTR || mem == V4L2_MEMORY_DMABUF) {
+                // SAFETY: forwarded caller contract for the USERPTR address.
+                unsafe { self.stage_output(&b, mem)? };
+            }
+        }
+        loop {
+            let (resp, fd) = self.call(&Request::Ioctl {
+                request,
+                arg: arg.to_vec(),
+                extra: extra.clone(),
+            })?;
+            let Response::Ioctl {
+                result,
+                copy_back,
+                arg: out,
+                extra: out_extra,
+                dqbuf_index,
+                block,
+            } = resp
+            else {
+                return Err(match resp {
+                    Response::Error { errno, .. } => Errno::from_raw_os_error(errno),
+                    _ => Errno::IO,
+                });
+            };
+            let blocking_retry = match request {
+                VIDIOC_DQBUF if result == Errno::AGAIN.raw_os_error() => {
+                    let t = u32::from_le_bytes(arg[4..8].try_into().expect("4 bytes"));
+                    Some(if t == V4L2_BUF_TYPE_VIDEO_OUTPUT { PollFlags::OUT } else { PollFlags::IN })
+                }
+                VIDIOC_DQEVENT if result == Errno::NOENT.raw_os_error() => Some(PollFlags::PRI),
+                _ => None,
+            };
+            if let Some(events) = blocking_retry {
+                if !self.nonblocking() {
+                    self.wait(events)?;
+                    continue;
+                }
+                return Err(Errno::AGAIN);
+            }
+            if copy_back {
+                arg.copy_from_slice(&out[..size.min(out.len())]);
+                if ext && !out_extra.is_empty() {
+                    // SAFETY: same array we read above; the caller guarantees it is writable.
+                    unsafe { mapping::copy_to_user(ext_ptr as *mut u8, &out_extra[..extra.len().min(out_extra.len())]) };
+                }
+            }
+            if result != 0 {
+                return Err(Errno::from_raw_os_error(result));
+            }
+            match request {
+                VIDIOC_DQBUF => {
+                    if let (Some(index), Some(r), Some(fd)) = (dqbuf_index, block, fd) {
+                        let b: v4l2_buffer = pod_read_unaligned(arg);
+                        // SAFETY: forwarded caller contract (USERPTR destination).
+                        unsafe { self.after_dqbuf(index, &b, r, fd)? };
+                    }
+                }
+                VIDIOC_EXPBUF => {
+                    let fd = fd.ok_or(Errno::IO)?;
+                    let raw = fd.into_raw_fd();
+                    arg[16..20].copy_from_slice(&raw.to_le_bytes());
+                }
+                VIDIOC_REQBUFS => {
+                    let r: v4l2_requestbuffers = pod_read_unaligned(arg);
+                    self.memory = if r.count > 0 { r.memory } else { 0 };
+                    // Existing mappings now belong to a freed buffer set (orphaned, F14).
+                    for m in &mut self.maps {
+                        m.index = None;
+                    }
+                }
+                VIDIOC_CREATE_BUFS => {
+                    let c: v4l2_create_buffers = pod_read_unaligned(arg);
+                    if c.count > 0 {
+                        self.memory = c.memory;
+                    }
+                }
+                _ => {}
+            }
+            return Ok(());
+        }
+    }
+
+    /// A typed ioctl for requests that carry no pointers (everything except EXT_CTRLS and
+    /// USERPTR buffers).
+    pub fn xioctl<T: bytemuck::Pod>(&mut self, request: u32, arg: &mut T) -> Result<(), Errno> {
+        if matches!(request, VIDIOC_G_EXT_CTRLS | VIDIOC_S_EXT_CTRLS | VIDIOC_TRY_EXT_CTRLS) || self.memory == V4L2_MEMORY_USERPTR {
+            return Err(Errno::INVAL);
+        }
+        let mut bytes = bytes_of(arg).to_vec();
+        // SAFETY: the request carries no pointers (checked above); `bytes` is the argument.
+        let r = unsafe { self.ioctl(request, &mut bytes) };
+        *arg = pod_read_unaligned(&bytes);
+        r
+    }
+
+    /// # Safety
+    /// USERPTR: `b.m.userptr` must be readable for `length` bytes.
+    unsafe fn stage_output(&mut self, b: &v4l2_buffer, mem: u32) -> Result<(), Errno> {
+        let (resp, fd) = self.call(&Request::StagingBlock { index: b.index })?;
+        let r = match resp {
+            Response::Block(r) => r,
+            Response::Error { errno, .. } => return Err(Errno::from_raw_os_error(errno)),
+            _ => return Err(Errno::IO),
+        };
+        let view = self.cache.get(r, fd)?;
+        let n = if b.bytesused == 0 { b.length } else { b.bytesused } as usize;
+        let n = n.min(view.len());
+        if mem == V4L2_MEMORY_USERPTR {
+            if b.m_userptr() == 0 {
+                return Err(Errno::INVAL);
+            }
+            // SAFETY: the caller guarantees the USERPTR range.
+            unsafe { mapping::copy_from_user(&mut view.bytes_mut()[..n], b.m_userptr() as *const u8) };
+        } else {
+            // DMABUF: the application passed an fd; map it and copy.
+            let fd = b.m_fd();
+            if fd < 0 {
+                return Err(Errno::INVAL);
+            }
+            // SAFETY: borrowing the application's fd for the duration of this call only.
+            let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+            let src = Mapping::map_read(borrowed, n).map_err(|_| Errno::INVAL)?;
+            view.bytes_mut()[..n].copy_from_slice(src.bytes());
+        }
+        Ok(())
+    }
+
+    /// After DQBUF: put the frame's memory behind the application's view of buffer `index`.
+    ///
+    /// # Safety
+    /// USERPTR: `b.m.userptr` must be writable for `b.bytesused` bytes.
+    unsafe fn after_dqbuf(&mut self, index: u32, b: &v4l2_buffer, r: BlockRef, fd: OwnedFd) -> Result<(), Errno> {
+        match b.memory {
+            V4L2_MEMORY_MMAP => {
+                for m in self.maps.iter().filter(|m| m.index == Some(index)) {
+                    let len = m.len.min(r.size as usize);
+                    // SAFETY: `m` is a live mapping we created for this buffer; V4L2 gives the
+                    // buffer back to the application only now, so nothing relies on the old pages.
+                    unsafe { mapping::remap_buffer(m.addr as *mut u8, &fd, len, m.prot, m.backing)? };
+                }
+            }
+            V4L2_MEMORY_USERPTR if b.type_ == V4L2_BUF_TYPE_VIDEO_CAPTURE => {
+                let view = self.cache.get(r, Some(fd))?;
+                let n = (b.bytesused as usize).min(view.len()).min(b.length as usize);
+                // SAFETY: the caller guarantees the USERPTR range.
+                unsafe { mapping::copy_to_user(b.m_userptr() as *mut u8, &view.bytes()[..n]) };
+            }
+            V4L2_MEMORY_DMABUF if b.type_ == V4L2_BUF_TYPE_VIDEO_CAPTURE => {
+                let n = b.bytesused as usize;
+                let view = self.cache.get(r, Some(fd))?;
+                let src = view.bytes()[..n.min(view.len())].to_vec();
+                // SAFETY: borrowing the application's dmabuf fd for this call only.
+                let borrowed = unsafe { BorrowedFd::borrow_raw(b.m_fd()) };
+                let mut dst = Mapping::map_write(borrowed, src.len()).map_err(|_| Errno::INVAL)?;
+                dst.bytes_mut().copy_from_slice(&src);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// mmap(2) of a buffer cookie. Returns the address handed to the application.
+    pub fn mmap(&mut self, length: usize, prot: ProtFlags, shared: bool, offset: u64) -> Result<*mut u8, Errno> {
+        let (resp, fd) = self.call(&Request::Mmap {
+            offset,
+            length: length as u64,
+            prot_read: prot.contains(ProtFlags::READ),
+            prot_write: prot.contains(ProtFlags::WRITE),
+            shared,
+        })?;
+        let (handle, index, private) = match resp {
+            Response::Mapped { handle, index, private, .. } => (handle, index, private),
+            Response::Error { errno, .. } => return Err(Errno::from_raw_os_error(errno)),
+            _ => return Err(Errno::IO),
+        };
+        let backing = if private { Backing::Private } else { Backing::Shared };
+        let addr = match &fd {
+            Some(fd) => mapping::map_buffer(Some(fd as &dyn AsFd), length, prot, backing),
+            None => mapping::map_buffer(None, length, prot, backing),
+        };
+        let addr = match addr {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = self.call(&Request::Munmap { handle });
+                return Err(e);
+            }
+        };
+        self.maps.push(AppMap {
+            addr: addr as usize,
+            len: length,
+            index: Some(index),
+            handle,
+            prot,
+            backing,
+        });
+        Ok(addr)
+    }
+
+    /// Whether `addr` starts a mapping made by [`VirtualFd::mmap`].
+    pub fn owns_mapping(&self, addr: *mut u8) -> bool {
+        self.maps.iter().any(|m| m.addr == addr as usize)
+    }
+
+    /// munmap(2) of a mapping made by [`VirtualFd::mmap`].
+    pub fn munmap(&mut self, addr: *mut u8, len: usize) -> Result<(), Errno> {
+        let pos = self.maps.iter().position(|m| m.addr == addr as usize).ok_or(Errno::INVAL)?;
+        let m = self.maps.remove(pos);
+        // SAFETY: the application unmaps its own mapping (munmap contract).
+        unsafe { mapping::unmap_buffer(addr, len.max(m.len))? };
+        let _ = self.call(&Request::Munmap { handle: m.handle });
+        Ok(())
+    }
+
+    /// The application's view of buffer `index` (first mapping), for the Rust API.
+    pub(crate) fn buffer_ptr(&self, index: u32) -> Option<(*mut u8, usize)> {
+        self.maps.iter().find(|m| m.index == Some(index)).map(|m| (m.addr as *mut u8, m.len))
+    }
+
+    /// read(2): at most one frame (K3); blocks unless non-blocking (K4).
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let (resp, fd) = self.call(&Request::Read {
+                count: buf.len().min(u32::MAX as usize) as u32,
+            })?;
+            match resp {
+                Response::ReadChunk { block: Some(r), offset, len } => {
+                    let view = self.cache.get(r, fd)?;
+                    let (o, n) = (offset as usize, len as usize);
+                    buf[..n].copy_from_slice(&view.bytes()[o..o + n]);
+                    return Ok(n);
+                }
+                Response::ReadChunk { .. } => return Ok(0),
+                Response::Error { errno, .. } if errno == Errno::AGAIN.raw_os_error() && !self.nonblocking() => {
+                    self.wait(PollFlags::IN)?;
+                }
+                Response::Error { errno, .. } => return Err(Errno::from_raw_os_error(errno)),
+                _ => return Err(Errno::IO),
+            }
+        }
+    }
+
+    /// write(2): one frame per call (one copy into shared memory).
+    pub fn write(&mut self, buf: &[u8]) -> Result<usize, Errno> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let (resp, fd) = self.call(&Request::PrepareWrite)?;
+        let r = match resp {
+            Response::Block(r) => r,
+            Response::Error { errno, .. } => return Err(Errno::from_raw_os_error(errno)),
+            _ => return Err(Errno::IO),
+        };
+        let view = self.cache.get(r, fd)?;
+        let n = buf.len().min(view.len());
+        view.bytes_mut()[..n].copy_from_slice(&buf[..n]);
+        let (resp, _) = self.call(&Request::CommitWrite {
+            len: buf.len().min(u32::MAX as usize) as u32,
+        })?;
+        match resp {
+            Response::Written { len } => Ok(len as usize),
+            Response::Error { errno, .. } => Err(Errno::from_raw_os_error(errno)),
+            _ => Err(Errno::IO),
+        }
+    }
+
+    /// The raw pollable fd number (the preload hands this to the application).
+    pub fn raw_fd(&self) -> i32 {
+        self.signal.as_raw_fd()
+    }
+
+    /// Builds from parts: for the preload's dup bookkeeping only.
+    ///
+    /// # Safety
+    /// `raw` must be an fd this process owns.
+    pub unsafe fn owned_fd_from_raw(raw: i32) -> OwnedFd {
+        // SAFETY: guaranteed by the caller.
+        unsafe { OwnedFd::from_raw_fd(raw) }
+    }
+}
+
+impl Drop for VirtualFd {
+    fn drop(&mut self) {
+        // Application mappings outlive the fd (like a real V4L2 mapping after close); the
+        // daemon forgets the opener when the connection closes.
+        self.maps.clear();
+    }
+}

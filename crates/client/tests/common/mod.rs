@@ -1,0 +1,53 @@
+//! An embedded daemon on a private socket and node directory, for in-process tests.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use loopcam_daemon::{Daemon, DaemonOptions, NodeDir, StopHandle};
+
+pub struct TestDaemon {
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    stop: StopHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestDaemon {
+    pub fn start(name: &str) -> TestDaemon {
+        let dir = std::env::temp_dir().join(format!("loopcam-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("loopcam.sock");
+        let opts = DaemonOptions {
+            socket: socket.clone(),
+            node_dir: NodeDir::Dir(dir.join("dev")),
+            config: None,
+        };
+        let d = Daemon::bind(&opts).expect("bind");
+        let stop = d.stop_handle();
+        let thread = std::thread::spawn(move || d.run().expect("daemon run"));
+        // Clients in this process find the daemon through the environment.
+        std::env::set_var("LOOPCAM_SOCKET", &socket);
+        TestDaemon {
+            dir,
+            socket,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn stop(&mut self) {
+        self.stop.stop();
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
