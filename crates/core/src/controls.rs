@@ -328,7 +328,7 @@ mod tests {
             assert!(d.min <= d.def && d.def <= d.max, "{}", d.name);
             if !is_class(d) {
                 assert!(d.step != 0 && (d.max == d.min || d.step <= d.max - d.min));
-                assert_eq!(d.id & 0xffff >= 0x900, true);
+                assert!(d.id & 0xffff >= 0x900);
                 assert!(d.flags & (V4L2_CTRL_FLAG_READ_ONLY | V4L2_CTRL_FLAG_WRITE_ONLY) == 0);
             }
             assert!(d.id < loopcam_abi::V4L2_CID_PRIVATE_BASE);

@@ -157,8 +157,8 @@ impl FormatInfo {
             && width <= max_w
             && height >= min_h
             && height <= max_h
-            && width % aw == 0
-            && height % ah == 0
+            && width.is_multiple_of(aw)
+            && height.is_multiple_of(ah)
     }
 }
 

@@ -7,8 +7,9 @@
 //! Core never blocks: where an application would sleep in DQBUF, the replay sees EAGAIN, lets
 //! the producer run, and retries — the wake-up half is checked through `take_wakeups`.
 //!
-//! E.14 (LD_PRELOAD symbol coverage, real nodes for stat/sysfs) is not a core concern; it is
-//! covered by the preload crate's tests.
+//! Not here: E.12 (v4l2-compliance) is covered rule by rule in the rules test files and by the
+//! compliance CI job against the daemon; E.14 (LD_PRELOAD symbol coverage, real nodes for
+//! stat/sysfs) is not a core concern and is covered by the preload crate's tests.
 
 use std::collections::VecDeque;
 
@@ -77,7 +78,12 @@ fn fmt_ioctl(
     Ok(f.pix())
 }
 
-fn s_fmt(h: &mut Harness, fd: OpenerId, type_: u32, p: v4l2_pix_format) -> VResult<v4l2_pix_format> {
+fn s_fmt(
+    h: &mut Harness,
+    fd: OpenerId,
+    type_: u32,
+    p: v4l2_pix_format,
+) -> VResult<v4l2_pix_format> {
     fmt_ioctl(h, fd, VIDIOC_S_FMT, type_, p)
 }
 
@@ -376,8 +382,14 @@ impl Capture {
         }
         self.last_seq = Some(b.sequence);
         let ts = ts_ns(b);
-        assert!(ts >= self.last_ts, "monotonic timestamps (GStreamer, v4l2-ctl)");
-        assert!(ts <= h.now, "a timestamp is never in the future (GStreamer)");
+        assert!(
+            ts >= self.last_ts,
+            "monotonic timestamps (GStreamer, v4l2-ctl)"
+        );
+        assert!(
+            ts <= h.now,
+            "a timestamp is never in the future (GStreamer)"
+        );
         self.last_ts = ts;
         frame_of(h, self.fd, b)
     }
@@ -407,11 +419,12 @@ impl Capture {
 }
 
 /// An MMAP producer (v4l2-ctl --stream-out-mmap, GStreamer v4l2sink): buffers never queued
-/// yet are used first, then whatever DQBUF(OUTPUT) returns.
+/// yet are used first, then recycled ones, then whatever DQBUF(OUTPUT) returns.
 struct MmapProducer {
     fd: OpenerId,
     n: u32,
     fresh: u32,
+    free: VecDeque<u32>,
     queued: VecDeque<u32>,
     next_seq: u32,
 }
@@ -422,23 +435,35 @@ impl MmapProducer {
             fd,
             n,
             fresh: 0,
+            free: VecDeque::new(),
             queued: VecDeque::new(),
             next_seq: 0,
         }
     }
 
-    /// A buffer to fill: a fresh one, or the oldest consumed one (FIFO, B.3 v4l2sink).
+    /// DQBUF(OUTPUT) of one consumed buffer: the oldest queued one (FIFO, B.3 v4l2sink).
+    fn recycle(&mut self, h: &mut Harness) -> u32 {
+        let b = dqbuf(h, self.fd, OUT).expect("DQBUF(OUTPUT) of a consumed buffer");
+        let oldest = self.queued.pop_front().expect("something was queued");
+        assert_eq!(
+            b.index, oldest,
+            "O5/E.4: output buffers come back in FIFO order"
+        );
+        assert_eq!(b.sequence, self.next_seq, "O6: output sequence 0, 1, 2, …");
+        self.next_seq += 1;
+        b.index
+    }
+
+    /// A buffer to fill.
     fn free_buffer(&mut self, h: &mut Harness) -> u32 {
         if self.fresh < self.n {
             self.fresh += 1;
             return self.fresh - 1;
         }
-        let b = dqbuf(h, self.fd, OUT).expect("DQBUF(OUTPUT) of a consumed buffer");
-        let oldest = self.queued.pop_front().expect("something was queued");
-        assert_eq!(b.index, oldest, "O5/E.4: output buffers come back in FIFO order");
-        assert_eq!(b.sequence, self.next_seq, "O6: output sequence 0, 1, 2, …");
-        self.next_seq += 1;
-        b.index
+        match self.free.pop_front() {
+            Some(i) => i,
+            None => self.recycle(h),
+        }
     }
 
     fn push(&mut self, h: &mut Harness, n: u64) {
@@ -490,7 +515,10 @@ fn e0_querycap_identity_is_well_formed_and_unique() {
     let cb = querycap(&mut b, fb);
     for c in [&ca, &cb] {
         assert!(!cstr(&c.driver).is_empty() && !cstr(&c.card).is_empty());
-        assert!(cstr(&c.bus_info).starts_with("platform:"), "E.0 bus_info prefix");
+        assert!(
+            cstr(&c.bus_info).starts_with("platform:"),
+            "E.0 bus_info prefix"
+        );
         assert_eq!(
             c.capabilities,
             c.device_caps | V4L2_CAP_DEVICE_CAPS,
@@ -533,7 +561,10 @@ fn e0_absent_ioctls_are_enotty_and_many_opens_succeed() {
     assert_eq!(h.ioctl(fd, VIDIOC_CROPCAP, &mut cc), Err(Errno::ENOTTY));
     // E.0 / v4l2-compliance: at least 100 simultaneous opens.
     let fds: Vec<OpenerId> = (0..100)
-        .map(|_| h.open_as(Node::Combined, OpenMode::RDWR).expect("100 opens"))
+        .map(|_| {
+            h.open_as(Node::Combined, OpenMode::RDWR)
+                .expect("100 opens")
+        })
         .collect();
     for f in fds {
         h.close(f);
@@ -715,7 +746,11 @@ fn b1_ffmpeg_input_mmap_from_mmap_producer() {
         ff.release_packets(&mut h, 3);
         h.dev.check_invariants().unwrap();
     }
-    assert_eq!(ff.frames, (0..40).collect::<Vec<_>>(), "every frame, in order");
+    assert_eq!(
+        ff.frames,
+        (0..40).collect::<Vec<_>>(),
+        "every frame, in order"
+    );
     // -nonblock: nothing new → EAGAIN, not an error.
     assert_eq!(dqbuf(&mut h, ff.fd, CAP).unwrap_err(), Errno::EAGAIN);
     ff.close(&mut h);
@@ -878,7 +913,10 @@ impl GstSrc {
         };
         assert!(h.ioctl(fd, VIDIOC_EXPBUF, &mut ex).is_err());
         let cap = Capture::start(h, fd, count);
-        assert!(cap.n >= 2, "we received N buffer from device, we want at least 2");
+        assert!(
+            cap.n >= 2,
+            "we received N buffer from device, we want at least 2"
+        );
         GstSrc { cap }
     }
 
@@ -888,7 +926,11 @@ impl GstSrc {
         let mut events = Vec::new();
         loop {
             let rev = h.poll(self.cap.fd, POLLIN | POLLPRI);
-            assert_eq!(rev & POLLERR, 0, "streaming with queued buffers: no POLLERR");
+            assert_eq!(
+                rev & POLLERR,
+                0,
+                "streaming with queued buffers: no POLLERR"
+            );
             if rev & POLLPRI != 0 {
                 events.push(dqevent(h, self.cap.fd).expect("POLLPRI → DQEVENT"));
                 continue;
@@ -943,7 +985,11 @@ fn b3_gstreamer_v4l2src_streams_and_stops_with_reqbufs0() {
         h.advance(FRAME_NS);
     }
     let (frames, _) = again.pull(&mut h);
-    assert_eq!(frames, (20..24).collect::<Vec<_>>(), "first 4 buffers' worth");
+    assert_eq!(
+        frames,
+        (20..24).collect::<Vec<_>>(),
+        "first 4 buffers' worth"
+    );
     let fd = again.stop(&mut h);
     h.close(fd);
     h.close(p);
@@ -1013,12 +1059,6 @@ fn gst_v4l2sink_run(h: &mut Harness, first: u64, frames: u64, consumer: &mut Opt
     let mut prod = MmapProducer::new(fd, n);
     let min_latency = 2;
     for k in first..first + frames {
-        if prod.fresh == prod.n || prod.queued.len() >= min_latency {
-            if prod.fresh == prod.n {
-                let rev = h.poll(fd, POLLOUT);
-                assert_ne!(rev & POLLOUT, 0, "E.4: POLLOUT once a buffer was consumed");
-            }
-        }
         prod.push(h, k);
         if k == first {
             streamon(h, fd, OUT).expect("STREAMON right after the first QBUF");
@@ -1032,6 +1072,20 @@ fn gst_v4l2sink_run(h: &mut Harness, first: u64, frames: u64, consumer: &mut Opt
                 *consumer = Some(Capture::start(h, cfd, 4));
             }
         }
+        // Once min-latency buffers are queued: wait for POLLOUT, DQBUF one to recycle.
+        while prod.queued.len() >= min_latency {
+            let rev = h.poll(fd, POLLOUT);
+            assert_ne!(rev & POLLOUT, 0, "E.4: POLLOUT once a buffer was consumed");
+            let i = prod.recycle(h);
+            prod.free.push_back(i);
+        }
+        // Output completion does not wait for consumers (O5): POLLOUT iff something is
+        // queued, i.e. already consumed.
+        assert_eq!(
+            h.poll(fd, POLLOUT) & POLLOUT != 0,
+            !prod.queued.is_empty(),
+            "L7: POLLOUT exactly when DQBUF(OUTPUT) would succeed"
+        );
         h.advance(FRAME_NS);
         if let Some(c) = consumer.as_mut() {
             let got = c.drain(h);
@@ -1053,7 +1107,10 @@ fn b3_gstreamer_v4l2sink_mmap_output_fifo_and_restart() {
     gst_v4l2sink_run(&mut h, 0, 12, &mut consumer);
     // After REQBUFS(0) + close the node is an output device again, and a second pipeline runs.
     let probe = h.open();
-    assert_ne!(querycap(&mut h, probe).device_caps & V4L2_CAP_VIDEO_OUTPUT, 0);
+    assert_ne!(
+        querycap(&mut h, probe).device_caps & V4L2_CAP_VIDEO_OUTPUT,
+        0
+    );
     h.close(probe);
     gst_v4l2sink_run(&mut h, 100, 12, &mut consumer);
     let mut c = consumer.unwrap();
@@ -1098,10 +1155,13 @@ impl Ustreamer {
             ..pix(640, 480, V4L2_PIX_FMT_YUYV)
         };
         let got = s_fmt(h, fd, CAP, req).expect("E.10: S_FMT adjusts, never EBUSY");
-        let again = s_fmt(h, fd, CAP, pix(got.width, got.height, got.pixelformat))
-            .expect("retry S_FMT");
+        let again =
+            s_fmt(h, fd, CAP, pix(got.width, got.height, got.pixelformat)).expect("retry S_FMT");
         assert_eq!(got, again);
-        assert_eq!(again.pixelformat, V4L2_PIX_FMT_YUYV, "a format in ustreamer's list");
+        assert_eq!(
+            again.pixelformat, V4L2_PIX_FMT_YUYV,
+            "a format in ustreamer's list"
+        );
         // G_PARM, then S_PARM 1/0xFFFFFFFF ("maximum possible fps"): numerator stays 1.
         let p = g_parm(h, fd, CAP).unwrap();
         assert_ne!(p.capture().capability & V4L2_CAP_TIMEPERFRAME, 0);
@@ -1377,17 +1437,84 @@ fn b4_obs_caps_reset_probe_fails_cleanly_while_another_producer_streams() {
     let c = h.open();
     let mut cap = Capture::start(&mut h, c, 2);
     let obs = h.open();
-    assert_eq!(
-        querycap(&mut h, obs).device_caps & V4L2_CAP_VIDEO_OUTPUT,
-        0
+    assert_eq!(querycap(&mut h, obs).device_caps & V4L2_CAP_VIDEO_OUTPUT, 0);
+    assert!(
+        g_fmt(&mut h, obs, OUT).is_err(),
+        "no OUTPUT on this node now"
     );
-    assert!(g_fmt(&mut h, obs, OUT).is_err(), "no OUTPUT on this node now");
     assert!(streamon(&mut h, obs, OUT).is_err());
     h.close(obs);
     write_frame(&mut h, p, 1);
     h.advance(FRAME_NS);
     assert_eq!(cap.drain(&mut h), vec![1]);
     h.close(c);
+    h.close(p);
+    h.dev.check_invariants().unwrap();
+}
+
+/// E.6: OBS's "Video Capture Device (V4L2)" source, a consumer: libv4l2-style setup, REQBUFS 4,
+/// select() with a timeout of 5 frame periods; on timeout LOG_STATUS and an auto-reset
+/// (STREAMOFF, QBUF all, STREAMON).
+#[test]
+fn b4_obs_v4l2_source_consumer_with_auto_reset() {
+    let mut h = Harness::default_device();
+    let p = write_producer(&mut h, Node::Combined, 320, 240, V4L2_PIX_FMT_YUYV);
+    write_frame(&mut h, p, 0);
+    let fd = h.open(); // v4l2_open(O_RDWR|O_NONBLOCK)
+    let c = querycap(&mut h, fd);
+    assert_ne!(c.device_caps & V4L2_CAP_VIDEO_CAPTURE, 0, "E.6");
+    let mut input = 0u32;
+    h.ioctl(fd, VIDIOC_G_INPUT, &mut input).expect("G_INPUT");
+    let mut inp = v4l2_input {
+        index: input,
+        ..Default::default()
+    };
+    h.ioctl(fd, VIDIOC_ENUMINPUT, &mut inp).expect("ENUMINPUT");
+    assert_eq!(inp.status & V4L2_IN_ST_NO_SIGNAL, 0, "a producer streams");
+    h.ioctl(fd, VIDIOC_S_INPUT, &mut input).expect("S_INPUT");
+    // Optional standards and DV timings: absent is fine, as ENOTTY.
+    let mut std = 0u64;
+    assert_eq!(h.ioctl(fd, VIDIOC_G_STD, &mut std), Err(Errno::ENOTTY));
+    let mut dv = v4l2_enum_dv_timings::default();
+    assert_eq!(
+        h.ioctl(fd, VIDIOC_ENUM_DV_TIMINGS, &mut dv),
+        Err(Errno::ENOTTY)
+    );
+    let cur = g_fmt(&mut h, fd, CAP).unwrap();
+    let f = s_fmt(&mut h, fd, CAP, pix(cur.width, cur.height, cur.pixelformat)).unwrap();
+    assert_eq!((f.width, f.height), (320, 240));
+    let fps = g_parm(&mut h, fd, CAP).unwrap().capture().timeperframe;
+    s_parm(&mut h, fd, CAP, fps.numerator, fps.denominator).unwrap();
+    let mut cap = Capture::start(&mut h, fd, 4);
+    assert_eq!(cap.n, 4);
+    let timeout = 5 * FRAME_NS;
+    let mut got = Vec::new();
+    for k in 1..10 {
+        write_frame(&mut h, p, k);
+        h.advance(FRAME_NS);
+        assert_ne!(h.poll(fd, POLLIN) & POLLIN, 0, "select() readable in time");
+        got.extend(cap.drain(&mut h));
+    }
+    assert_eq!(got, (1..10).collect::<Vec<_>>());
+    // The producer pauses: select() times out after 5 frame periods.
+    h.advance(timeout);
+    assert_eq!(h.poll(fd, POLLIN), 0);
+    h.ioctl(fd, VIDIOC_LOG_STATUS, &mut ())
+        .expect("VIDIOC_LOG_STATUS");
+    streamoff(&mut h, fd, CAP).unwrap();
+    for i in 0..cap.n {
+        qbuf(&mut h, fd, CAP, i, 0).expect("QBUF after STREAMOFF");
+    }
+    streamon(&mut h, fd, CAP).unwrap();
+    cap.last_seq = None; // sequences restart at STREAMON
+    write_frame(&mut h, p, 10);
+    h.advance(FRAME_NS);
+    assert_eq!(
+        cap.drain(&mut h),
+        vec![10],
+        "frames flow again after the reset"
+    );
+    h.close(fd);
     h.close(p);
     h.dev.check_invariants().unwrap();
 }
@@ -1522,7 +1649,11 @@ fn b5_chromium_lists_split_capture_node_before_any_producer() {
         write_frame(&mut h, p, k);
         h.advance(FRAME_NS);
     }
-    assert_eq!(cap.drain(&mut h), (0..4).collect::<Vec<_>>(), "4 buffers' worth");
+    assert_eq!(
+        cap.drain(&mut h),
+        (0..4).collect::<Vec<_>>(),
+        "4 buffers' worth"
+    );
     assert_eq!(cap.drain(&mut h), Vec::<u64>::new());
     write_frame(&mut h, p, 5);
     assert_eq!(cap.drain(&mut h), vec![5]);
@@ -1546,7 +1677,10 @@ fn firefox_enumerate(h: &mut Harness, node: Node) -> Vec<(u32, u32, u32)> {
     let fd = h.open_as(node, OpenMode::RDONLY).unwrap();
     let c = querycap(h, fd);
     assert_ne!(c.device_caps & V4L2_CAP_VIDEO_CAPTURE, 0, "E.8");
-    assert!(!cstr(&c.bus_info).is_empty(), "E.8: bus_info is the unique id");
+    assert!(
+        !cstr(&c.bus_info).is_empty(),
+        "E.8: bus_info is the unique id"
+    );
     let fourccs = [
         V4L2_PIX_FMT_MJPEG,
         V4L2_PIX_FMT_JPEG,
@@ -1798,7 +1932,9 @@ fn b10_pyvirtualcam_wronly_write_each_format() {
         ] {
             let mut h = Harness::new(cfg.clone());
             // open(O_WRONLY|O_SYNC), QUERYCAP: OUTPUT and driver == "v4l2 loopback".
-            let fd = h.open_as(Node::Combined, OpenMode::WRONLY).expect("O_WRONLY");
+            let fd = h
+                .open_as(Node::Combined, OpenMode::WRONLY)
+                .expect("O_WRONLY");
             let c = querycap(&mut h, fd);
             assert_ne!(c.capabilities & V4L2_CAP_VIDEO_OUTPUT, 0, "E.13");
             assert_eq!(cstr(&c.driver), "v4l2 loopback", "E.13: exact driver name");

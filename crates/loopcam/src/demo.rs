@@ -71,6 +71,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         count: None,
         input: None,
         buffers: 4,
+        start: 0,
     };
     let deadline = a.duration.map(|s| Instant::now() + Duration::from_secs_f64(s));
     let f2 = finished.clone();

@@ -34,6 +34,9 @@ pub struct FeedArgs {
     /// Buffers to allocate
     #[arg(long, default_value_t = 4)]
     pub buffers: u32,
+    /// Number of the first frame (the `counter` pattern continues a sequence across producers)
+    #[arg(long, default_value_t = 0)]
+    pub start: u64,
 }
 
 /// Parses "WxH".
@@ -134,7 +137,7 @@ pub fn run_until(a: FeedArgs, stop: impl Fn() -> bool) -> Result<()> {
                 fr.len()
             }
             (Source::Pattern(pat), None) => {
-                render(pat, &l, n, data)?;
+                render(pat, &l, a.start + n, data)?;
                 l.sizeimage
             }
             (Source::File(_), None) => unreachable!("file frames are read above"),

@@ -144,7 +144,9 @@ impl Device {
         // DESIGN §3.5: REQBUFS(0) releases the claim and implies STREAMOFF.
         self.release_queue(id, now);
         let op = self.opener_mut(id)?;
-        op.pending_output_stream = false;
+        // L1: REQBUFS ends an OBS-style pending output stream (DESIGN §3.6) like STREAMOFF
+        // does: consumers and pollers must hear of it.
+        let was_pending = std::mem::replace(&mut op.pending_output_stream, false);
         if r.count == 0 {
             if op.claim == Some(dir) {
                 op.claim = None;
@@ -156,6 +158,9 @@ impl Device {
             let count = r.count.clamp(1, self.cfg.max_buffers);
             self.allocate_queue(id, dir, memory, Io::Streaming, count)?;
             r.count = count;
+        }
+        if was_pending {
+            self.producer_stopped(now);
         }
         r.capabilities = BUF_CAPS;
         // F4: no cache hints.
@@ -183,6 +188,8 @@ impl Device {
         let op = self.opener_mut(id)?;
         op.queue = Some(q);
         op.claim = Some(dir);
+        // L1: a new, not yet streaming queue polls as POLLERR (L4): readiness changed.
+        self.wake.insert(id);
         match dir {
             Dir::Output => self.producer = Some(id),
             Dir::Capture => {
@@ -217,8 +224,14 @@ impl Device {
         c.reserved = [0; 5];
         if c.count == 0 {
             // F11: validation only, never EBUSY.
-            c.index = match (dir, self.producer) {
-                (Dir::Output, Some(p)) => self.openers[&p].queue.as_ref().map_or(0, |q| q.count()),
+            // F11: index = the count of the queue this fd would use: the producer's, or in
+            // strict single-reader mode the capture owner's.
+            let owner = match dir {
+                Dir::Output => self.producer,
+                Dir::Capture => self.capture_owner,
+            };
+            c.index = match owner {
+                Some(o) if o != id => self.openers[&o].queue.as_ref().map_or(0, |q| q.count()),
                 _ => existing,
             };
             return Ok(());
@@ -261,6 +274,12 @@ impl Device {
         let q = match (own, dir, self.producer) {
             (Some(q), _, _) => q,
             (None, Dir::Output, Some(p)) => self.openers[&p].queue.as_ref().ok_or(Errno::EINVAL)?,
+            // F15: no ownership check; in strict single-reader mode the capture queue is the
+            // owner's, as on a plain vb2 queue.
+            (None, Dir::Capture, _) if self.capture_owner.is_some() => self
+                .capture_owner
+                .and_then(|o| self.openers[&o].queue.as_ref())
+                .ok_or(Errno::EINVAL)?,
             _ => return Err(Errno::EINVAL),
         };
         let buf = q.bufs.get(b.index as usize).ok_or(Errno::EINVAL)?;
@@ -413,13 +432,18 @@ impl Device {
             }
             Dir::Output => {
                 q.incoming.push_back(index);
+                // H14: the caller sees the buffer QUEUED even when the hand-off below completes
+                // it at once (v4l2-compliance fails on DONE in the QBUF result).
+                fill_buffer(q, index, b);
                 if streaming {
                     self.hand_off_queued(id, now);
                 }
             }
         }
-        let q = self.queue_mut(id, dir)?;
-        fill_buffer(q, index, b);
+        if dir == Dir::Capture {
+            let q = self.queue_mut(id, dir)?;
+            fill_buffer(q, index, b);
+        }
         // H14: a queued buffer reports sequence 0 and timestamp 0.
         b.sequence = 0;
         b.timestamp = timeval::default();
@@ -476,6 +500,9 @@ impl Device {
             // queue untouched.
             block = Some(self.ensure_output_block(id, index)?);
         }
+        // L1: emptying the done list ends POLLIN/POLLOUT; the host must re-poll this opener
+        // (a level-triggered poller would otherwise spin on a stale readiness).
+        self.wake.insert(id);
         let q = self.queue_mut(id, dir)?;
         q.done.pop_front();
         let buf = &mut q.bufs[index as usize];

@@ -42,7 +42,11 @@ impl Device {
             // O3: a buffer too small for the payload is never overrun: ERROR, bytesused 0.
             buf.error = frame.bytesused > buf.length;
             buf.frame = Some(frame);
-            buf.block = Some(frame.block);
+            // A queued buffer may hold a block of its own (EXPBUF before the first frame, J1):
+            // drop that reference instead of leaking it.
+            if let Some(old) = buf.block.replace(frame.block) {
+                self.pool.release(old);
+            }
             buf.state = BufState::Done;
             self.pool.retain(frame.block);
             q.done.push_back(index);

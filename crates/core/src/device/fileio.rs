@@ -88,6 +88,8 @@ impl Device {
             return Ok(None);
         }
         self.start_fileio(id, Dir::Capture, now)?;
+        // L1: reading consumes frames, so readiness may change; the host re-polls.
+        self.wake.insert(id);
         loop {
             let cursor = self.opener(id)?.read_cursor;
             let q = self.queue_mut(id, Dir::Capture)?;
@@ -144,6 +146,9 @@ impl Device {
         let q = self.queue_mut(id, Dir::Output)?;
         if q.io != Io::File || q.bufs[0].block.is_none() {
             return Err(Errno::EINVAL);
+        }
+        if len == 0 {
+            return Ok(0); // K2: write(0) is no frame (never an empty frame, H24)
         }
         let buf = &mut q.bufs[0];
         buf.bytesused = len.min(buf.length);

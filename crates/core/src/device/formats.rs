@@ -159,8 +159,14 @@ impl Device {
                 return Err(Errno::EBUSY);
             }
         }
+        // Only an S_FMT that chose the format claims it: an opener that got the current
+        // format back (E17) must not freeze it for the one that set it (v4l2-compliance keeps
+        // a second fd open after its global-format test).
+        let chose = !self.format_fixed_for(id, dir);
         self.set_format(p, now);
-        self.opener_mut(id)?.claim = Some(dir);
+        if chose {
+            self.opener_mut(id)?.claim = Some(dir);
+        }
         f.fmt_bytes_mut().fill(0);
         f.set_pix(&pix_to_abi(&p));
         Ok(())

@@ -594,6 +594,7 @@ impl Device {
     /// VIDIOC_UNSUBSCRIBE_EVENT (M2).
     pub fn unsubscribe_event(&mut self, id: OpenerId, s: &v4l2_event_subscription) -> VResult<()> {
         self.opener_mut(id)?.events.unsubscribe(s.type_, s.id);
+        self.wake.insert(id); // L1: dropped pending events may end POLLPRI
         Ok(())
     }
 
@@ -601,6 +602,7 @@ impl Device {
     /// wake-up and retries).
     pub fn dqevent(&mut self, id: OpenerId, ev: &mut v4l2_event) -> VResult<()> {
         *ev = self.opener_mut(id)?.events.dequeue().ok_or(Errno::ENOENT)?;
+        self.wake.insert(id); // L1: the last pending event ends POLLPRI
         Ok(())
     }
 

@@ -1,0 +1,156 @@
+//! Issue 3 acceptance: multi-process flows through a real daemon.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{output_of, summary, wait_timeout, Env};
+
+#[test]
+fn producer_and_four_consumer_processes_get_every_frame_in_order_and_intact() {
+    let e = Env::start("fanout");
+    let dev = e.ok(&["add"]).trim().to_string();
+    let mut feed = e.spawn(&["feed", &dev, "--pattern", "counter", "--size", "1280x720", "--fps", "30", "--count", "420"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let consumers: Vec<_> = (0..4).map(|_| e.spawn(&["dump", &dev, "--count", "300", "--verify", "--json"])).collect();
+    for mut c in consumers {
+        let st = wait_timeout(&mut c, Duration::from_secs(60));
+        let (out, err) = output_of(c);
+        assert!(st.success(), "consumer failed: {err}");
+        let s = summary(&out);
+        assert_eq!(s["frames"], 300, "{err}");
+        assert_eq!(s["corrupt"], 0, "content verified: {err}");
+        assert_eq!(s["out_of_order"], 0, "{err}");
+        // Each consumer re-queues at once and has 4 buffers at 30 fps: it never lacks a
+        // queued buffer, so it must not miss a frame.
+        assert_eq!(s["drops"], 0, "{err}");
+    }
+    wait_timeout(&mut feed, Duration::from_secs(30));
+}
+
+#[test]
+fn killed_producer_is_replaced_within_a_second_and_consumers_continue() {
+    let e = Env::start("killprod");
+    let dev = e.ok(&["add"]).trim().to_string();
+    let mut p1 = e.spawn(&["feed", &dev, "--pattern", "counter", "--fps", "30"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut c = e.spawn(&["dump", &dev, "--count", "90", "--verify", "--json"]);
+    std::thread::sleep(Duration::from_millis(700));
+    p1.kill().unwrap(); // SIGKILL
+    p1.wait().unwrap();
+    let t0 = Instant::now();
+    // A new producer must attach: retry for at most 1 s.
+    let mut p2 = loop {
+        let mut p = e.spawn(&["feed", &dev, "--pattern", "counter", "--fps", "30", "--count", "200", "--start", "100000"]);
+        std::thread::sleep(Duration::from_millis(100));
+        match p.try_wait().unwrap() {
+            None => break p,
+            Some(_) => {
+                let (_, err) = output_of(p);
+                assert!(t0.elapsed() < Duration::from_secs(1), "no new producer within 1 s: {err}");
+            }
+        }
+    };
+    let st = wait_timeout(&mut c, Duration::from_secs(20));
+    let (out, err) = output_of(c);
+    assert!(st.success(), "{err}");
+    let s = summary(&out);
+    assert_eq!(s["frames"], 90);
+    assert_eq!(s["corrupt"], 0, "{err}");
+    let _ = p2.kill();
+    let _ = p2.wait();
+}
+
+#[test]
+fn killed_consumer_holding_buffers_stalls_nobody_and_its_memory_is_reclaimed() {
+    let e = Env::start("killcons");
+    let dev = e.ok(&["add"]).trim().to_string();
+    let mut feed = e.spawn(&["feed", &dev, "--pattern", "counter", "--size", "1280x720", "--fps", "30", "--count", "240"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let mem_before: u64 = serde_json::from_str::<serde_json::Value>(&e.ok(&["query", &dev, "--json"])).unwrap()["memory_bytes"].as_u64().unwrap();
+    // The victim holds its newest buffer for 10 s, so it holds frame memory when killed.
+    let mut victim = e.spawn(&["dump", &dev, "--hold", "10000", "--buffers", "8"]);
+    let mut healthy = e.spawn(&["dump", &dev, "--count", "150", "--verify", "--json"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let st = wait_timeout(&mut healthy, Duration::from_secs(20));
+    let (out, err) = output_of(healthy);
+    assert!(st.success(), "{err}");
+    let s = summary(&out);
+    assert_eq!(s["frames"], 150);
+    assert_eq!(s["drops"], 0, "the healthy consumer never stalled: {err}");
+    std::thread::sleep(Duration::from_millis(200));
+    let q: serde_json::Value = serde_json::from_str(&e.ok(&["query", &dev, "--json"])).unwrap();
+    assert_eq!(q["readers"], 0, "the killed consumer is gone");
+    let mem_after = q["memory_bytes"].as_u64().unwrap();
+    assert!(mem_after <= mem_before + 6 * 1843200, "held memory reclaimed: before {mem_before} after {mem_after}");
+    wait_timeout(&mut feed, Duration::from_secs(30));
+}
+
+#[test]
+fn stopping_the_daemon_unblocks_a_waiting_client_within_a_second() {
+    let mut e = Env::start("stopdaemon");
+    let dev = e.ok(&["add"]).trim().to_string();
+    // No producer: dump blocks in DQBUF.
+    let mut c = e.spawn(&["dump", &dev, "--count", "1"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(c.try_wait().unwrap().is_none(), "dump waits for a frame");
+    let t0 = Instant::now();
+    e.kill_daemon();
+    let st = wait_timeout(&mut c, Duration::from_secs(5));
+    assert!(t0.elapsed() < Duration::from_secs(1), "took {:?}", t0.elapsed());
+    assert!(!st.success());
+    let (_, err) = output_of(c);
+    assert!(err.contains("No such device") || err.contains("ENODEV") || err.contains("closed"), "clean error: {err}");
+}
+
+#[test]
+fn seed_000_sequence_never_hands_out_a_held_buffer() {
+    let e = Env::start("seed000");
+    let dev = e.ok(&["add", "-x", "1"]).trim().to_string();
+    e.ok(&["set-caps", &dev, "YUYV:1280x720@30/1"]);
+    e.ok(&["set-fps", &dev, "30"]);
+    let mut feed = e.spawn(&["feed", &dev, "--pattern", "counter", "--size", "1280x720", "--fps", "10"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let secs = std::env::var("LOOPCAM_SEED_SECONDS").unwrap_or_else(|_| "30".into());
+    let mut c = e.spawn(&["dump", &dev, "--hold", "100", "--buffers", "2", "--duration", &secs, "--verify", "--json"]);
+    let st = wait_timeout(&mut c, Duration::from_secs(120));
+    let (out, err) = output_of(c);
+    assert!(st.success(), "{err}");
+    let s = summary(&out);
+    assert_eq!(s["held_returned"], 0, "{err}");
+    assert_eq!(s["corrupt"], 0, "{err}");
+    assert!(s["frames"].as_u64().unwrap() > 0);
+    let _ = feed.kill();
+    let _ = feed.wait();
+}
+
+#[test]
+fn bad_input_gets_clear_errors_and_the_daemon_keeps_serving() {
+    let e = Env::start("badinput");
+    let dev = e.ok(&["add"]).trim().to_string();
+    // Unknown device.
+    let o = e.run(&["query", "/dev/video999"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no such device"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    // Impossible caps strings.
+    for caps in ["YUYV", "FOO1:640x480@30", "YUYV:0x480@30", "YUYV:640x480@0", "NV12:641x481@30"] {
+        let o = e.run(&["set-caps", &dev, caps]);
+        assert!(!o.status.success(), "{caps} accepted");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.starts_with("loopcam: ") && err.lines().count() == 1, "{caps}: {err}");
+    }
+    let o = e.run(&["add", "--caps", "nonsense"]);
+    assert!(!o.status.success());
+    // An image that does not decode.
+    let bad = e.dir.join("bad.png");
+    std::fs::write(&bad, b"\x89PNG\r\n\x1a\nthis is not a png").unwrap();
+    let o = e.run(&["set-timeout-image", &dev, bad.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stderr).lines().count(), 1);
+    // Still serving.
+    assert!(e.ok(&["list"]).contains(&dev));
+}
