@@ -869,8 +869,14 @@ fn k1_readwrite_is_advertised_and_refused_only_where_a_direction_is_missing() {
     });
     let out = h.open_as(Node::Output, OpenMode::RDWR).unwrap();
     let inp = h.open_as(Node::Capture, OpenMode::RDWR).unwrap();
-    for (id, node) in [(out, Node::Output), (inp, Node::Capture)] {
-        assert_ne!(h.dev.device_caps(node) & V4L2_CAP_READWRITE, 0);
+    for id in [out, inp] {
+        let mut cap = v4l2_capability::default();
+        h.ioctl(id, VIDIOC_QUERYCAP, &mut cap).unwrap();
+        assert_ne!(
+            cap.device_caps & V4L2_CAP_READWRITE,
+            0,
+            "K1: both nodes advertise it"
+        );
     }
     assert_eq!(
         h.read(out, 1),
@@ -1341,6 +1347,7 @@ fn l1_scripted_scenario_never_loses_a_wake_up() {
 #[derive(Clone, Debug)]
 enum Op {
     Reqbufs(usize, bool, u32),
+    CreateBufs(usize, bool, u32),
     SFmt(usize, bool),
     StreamOn(usize, bool),
     StreamOff(usize, bool),
@@ -1362,20 +1369,21 @@ fn op() -> impl Strategy<Value = Op> {
     let k = 0usize..5;
     let d = any::<bool>();
     prop_oneof![
-        3 => (k.clone(), d.clone(), 0u32..4).prop_map(|(k, d, c)| Op::Reqbufs(k, d, c)),
-        1 => (k.clone(), d.clone()).prop_map(|(k, s)| Op::SFmt(k, s)),
-        3 => (k.clone(), d.clone()).prop_map(|(k, d)| Op::StreamOn(k, d)),
-        1 => (k.clone(), d.clone()).prop_map(|(k, d)| Op::StreamOff(k, d)),
-        6 => (k.clone(), d.clone(), 0u32..4).prop_map(|(k, d, i)| Op::Qbuf(k, d, i)),
-        1 => (k.clone(), d.clone(), 0u32..4).prop_map(|(k, d, i)| Op::Prepare(k, d, i)),
-        6 => (k.clone(), d.clone()).prop_map(|(k, d)| Op::Dqbuf(k, d)),
+        3 => (k.clone(), d, 0u32..4).prop_map(|(k, d, c)| Op::Reqbufs(k, d, c)),
+        1 => (k.clone(), d, 0u32..3).prop_map(|(k, d, c)| Op::CreateBufs(k, d, c)),
+        1 => (k.clone(), d).prop_map(|(k, s)| Op::SFmt(k, s)),
+        3 => (k.clone(), d).prop_map(|(k, d)| Op::StreamOn(k, d)),
+        1 => (k.clone(), d).prop_map(|(k, d)| Op::StreamOff(k, d)),
+        6 => (k.clone(), d, 0u32..4).prop_map(|(k, d, i)| Op::Qbuf(k, d, i)),
+        1 => (k.clone(), d, 0u32..4).prop_map(|(k, d, i)| Op::Prepare(k, d, i)),
+        6 => (k.clone(), d).prop_map(|(k, d)| Op::Dqbuf(k, d)),
         2 => (k.clone(), 0u32..3).prop_map(|(k, n)| Op::Write(k, n)),
         2 => (k.clone(), 1u32..400_000).prop_map(|(k, n)| Op::Read(k, n)),
         2 => (k.clone(), 0u32..0x200).prop_map(|(k, e)| Op::Poll(k, e)),
         1 => (k.clone(), 0u8..4).prop_map(|(k, t)| Op::Subscribe(k, t)),
         1 => k.clone().prop_map(Op::Unsubscribe),
         2 => k.clone().prop_map(Op::DqEvent),
-        1 => (k.clone(), d.clone(), 0i32..200).prop_map(|(k, s, v)| Op::Ctrl(k, s, v)),
+        1 => (k.clone(), d, 0i32..200).prop_map(|(k, s, v)| Op::Ctrl(k, s, v)),
         2 => (0u32..120).prop_map(Op::Advance),
         1 => k.prop_map(Op::Reopen),
     ]
@@ -1393,6 +1401,19 @@ fn apply(h: &mut Harness, fds: &mut [OpenerId], op: &Op) {
     match *op {
         Op::Reqbufs(k, o, c) => {
             let _ = h.reqbufs(fds[k], dir_of(o), c);
+        }
+        Op::CreateBufs(k, o, count) => {
+            let mut c = v4l2_create_buffers {
+                count,
+                memory: V4L2_MEMORY_MMAP,
+                ..Default::default()
+            };
+            c.format.type_ = dir_of(o).buf_type();
+            c.format.set_pix(&v4l2_pix_format {
+                sizeimage: h.dev.format().sizeimage,
+                ..Default::default()
+            });
+            let _ = h.ioctl(fds[k], VIDIOC_CREATE_BUFS, &mut c);
         }
         Op::SFmt(k, small) => {
             let (w, ht) = if small { (320, 240) } else { (W, HT) };

@@ -58,6 +58,7 @@ pub struct DeviceEntry {
     /// Frame memory, by block id.
     pub blocks: HashMap<BlockId, Memfd>,
     /// The spec it was created with.
+    #[allow(dead_code)]
     pub spec: DeviceSpec,
     /// Timeout image source (RGB24) to re-render when the format changes.
     pub timeout_rgb: Option<(u32, u32, Vec<u8>)>,
@@ -83,6 +84,46 @@ impl DeviceEntry {
             }
         }
         result
+    }
+
+    /// Stores a timeout image (RGB24) and renders it in the current format.
+    pub fn set_timeout_rgb(&mut self, width: u32, height: u32, rgb: Vec<u8>, now: u64) -> Result<(), RegistryError> {
+        if rgb.len() != width as usize * height as usize * 3 || width == 0 || height == 0 {
+            return Err(RegistryError::Invalid("image data does not match its size".into()));
+        }
+        self.timeout_rgb = Some((width, height, rgb));
+        self.render_timeout_image(now)
+    }
+
+    /// Renders the stored timeout image for the current format (after a format change too).
+    pub fn render_timeout_image(&mut self, _now: u64) -> Result<(), RegistryError> {
+        let Some((w, h, rgb)) = &self.timeout_rgb else {
+            return Ok(());
+        };
+        let gen = self.dev.format_generation();
+        self.timeout_gen = gen;
+        let f = self.dev.format();
+        let l = loopcam_media::layout(f.pixelformat, f.width, f.height).map_err(|e| RegistryError::Invalid(e.to_string()))?;
+        if l.is_compressed() {
+            return Err(RegistryError::Invalid(format!(
+                "a timeout image needs a raw format; the device uses {}",
+                fourcc_str(f.pixelformat)
+            )));
+        }
+        let img = loopcam_media::RgbImage {
+            width: *w,
+            height: *h,
+            data: rgb.clone(),
+        };
+        let img = loopcam_media::fit(&img, f.width, f.height);
+        let mut frame = vec![0u8; l.sizeimage];
+        loopcam_media::rgb_to_frame(&img, &l, &mut frame).map_err(|e| RegistryError::Invalid(e.to_string()))?;
+        let block = self.dev.alloc_block(frame.len() as u64).map_err(|e| RegistryError::Io(format!("no memory for the timeout image: {e}")))?;
+        self.sync_memory().map_err(|e| RegistryError::Io(e.to_string()))?;
+        let m = self.blocks.get(&block).ok_or_else(|| RegistryError::Io("timeout image memory missing".into()))?;
+        m.write_at(0, &frame).map_err(|e| RegistryError::Io(e.to_string()))?;
+        self.dev.set_timeout_image(block, frame.len() as u32).map_err(|e| RegistryError::Io(e.to_string()))?;
+        Ok(())
     }
 
     /// The node an opener of `path` opens.

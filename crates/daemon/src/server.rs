@@ -249,6 +249,12 @@ impl Server {
         let Some(d) = self.registry.devices.get_mut(&dev) else {
             return;
         };
+        // The format changed under a stored timeout image: render it again.
+        if d.timeout_rgb.is_some() && d.timeout_gen != d.dev.format_generation() {
+            if let Err(e) = d.render_timeout_image(now_ns()) {
+                warn!(dev, "timeout image not shown: {e}");
+            }
+        }
         let woken: BTreeSet<OpenerId> = d.dev.take_wakeups().into_iter().collect();
         for (key, conn) in self.conns.iter_mut() {
             if let Role::Opener { dev: cd, id, signal } = &mut conn.role {
@@ -343,9 +349,32 @@ impl Server {
                 }
                 Err(e) => reg_err(e),
             },
-            Request::SetTimeoutImage { .. } => {
-                let _ = fds;
-                Reply::err(Errno::ENOTTY.0, "set-timeout-image is not available yet")
+            Request::SetTimeoutImage { device, timeout_ms, width, height } => {
+                let n = match self.registry.find(&device) {
+                    Ok(n) => n,
+                    Err(e) => return reg_err(e),
+                };
+                let len = width as u64 * height as u64 * 3;
+                if fds.len() != 1 || width == 0 || height == 0 || width > 8192 || height > 8192 {
+                    return Reply::err(Errno::EINVAL.0, "set-timeout-image needs one memfd with width*height*3 bytes of RGB (at most 8192x8192)");
+                }
+                let rgb = match read_exact_fd(&fds[0], len as usize) {
+                    Ok(v) => v,
+                    Err(e) => return Reply::err(Errno::EINVAL.0, format!("cannot read the image data: {e}")),
+                };
+                let now = now_ns();
+                let d = self.registry.devices.get_mut(&n).expect("found");
+                if let Some(ms) = timeout_ms {
+                    if let Err(e) = d.dev.host_set_ctrl(loopcam_core::controls::CID_TIMEOUT, ms.into(), now) {
+                        return Reply::errno(e);
+                    }
+                }
+                let r = d.set_timeout_rgb(width, height, rgb, now);
+                self.update_signals(n, None);
+                match r {
+                    Ok(()) => Reply::ok(Response::Device(self.registry.devices[&n].info())),
+                    Err(e) => reg_err(e),
+                }
             }
             Request::Open { device, read, write } => self.open(key, &device, read, write),
             other => self.opener_request(key, other),
@@ -493,6 +522,21 @@ impl Server {
         self.update_signals(n, Some(key));
         Reply { resp, fd }
     }
+}
+
+/// Reads exactly `len` bytes from the start of a client's memfd (one copy; a rare request).
+fn read_exact_fd(fd: &OwnedFd, len: usize) -> Result<Vec<u8>, String> {
+    let mut v = vec![0u8; len];
+    let mut done = 0;
+    while done < len {
+        match rustix::io::pread(fd, &mut v[done..], done as u64) {
+            Ok(0) => return Err(format!("{done} of {len} bytes present")),
+            Ok(n) => done += n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(v)
 }
 
 fn set_block(resp: &mut Response, r: BlockRef) {

@@ -154,3 +154,38 @@ fn bad_input_gets_clear_errors_and_the_daemon_keeps_serving() {
     // Still serving.
     assert!(e.ok(&["list"]).contains(&dev));
 }
+
+#[test]
+fn timeout_image_is_shown_to_consumers_without_a_producer() {
+    let e = Env::start("timeoutimg");
+    let dev = e.ok(&["add", "--caps", "YUYV:64x48@30", "--sustain-framerate"]).trim().to_string();
+    // A solid red PNG, 16x16.
+    let png_path = e.dir.join("red.png");
+    {
+        let f = std::fs::File::create(&png_path).unwrap();
+        let mut enc = png::Encoder::new(f, 16, 16);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc.write_header().unwrap();
+        w.write_image_data(&[255, 0, 0].repeat(256)).unwrap();
+    }
+    e.ok(&["set-timeout-image", "-t", "200", &dev, png_path.to_str().unwrap()]);
+    let q: serde_json::Value = serde_json::from_str(&e.ok(&["query", &dev, "--json"])).unwrap();
+    assert_eq!(q["timeout_ms"], 200);
+    let out = e.dir.join("frames.raw");
+    let mut c = e.spawn(&["dump", &dev, "--count", "5", "--output", out.to_str().unwrap(), "--json"]);
+    let st = wait_timeout(&mut c, Duration::from_secs(10));
+    let (so, err) = output_of(c);
+    assert!(st.success(), "{err}");
+    let s = summary(&so);
+    assert_eq!(s["frames"], 5);
+    assert_eq!(s["out_of_order"], 0, "placeholder frames have increasing sequence numbers");
+    let data = std::fs::read(&out).unwrap();
+    let frame = 64 * 48 * 2;
+    assert_eq!(data.len(), 5 * frame);
+    // The square image is fitted into 64x48 (pillarboxed): the middle 40 columns are red.
+    // YUYV of pure red in BT.601 limited range: Y≈81, U≈90, V≈240.
+    for px in data[..frame].chunks(128).flat_map(|row| row[48..80].chunks(4)) {
+        assert!((70..=92).contains(&px[0]) && (80..=100).contains(&px[1]) && (230..=250).contains(&px[3]), "not red: {px:?}");
+    }
+}

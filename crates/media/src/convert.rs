@@ -184,7 +184,9 @@ pub fn rgb_to_frame(img: &RgbImage, l: &Layout, out: &mut [u8]) -> Result<(), Me
         BX24 | RGB4 => pack32::<1, 2, 3, 0>(src, out),
         RGBP => {
             for (s, d) in src.chunks_exact(3).zip(out.chunks_exact_mut(2)) {
-                let v = (u16::from(s[0] >> 3) << 11) | (u16::from(s[1] >> 2) << 5) | u16::from(s[2] >> 3);
+                let v = (u16::from(s[0] >> 3) << 11)
+                    | (u16::from(s[1] >> 2) << 5)
+                    | u16::from(s[2] >> 3);
                 d.copy_from_slice(&v.to_le_bytes());
             }
         }
@@ -222,7 +224,8 @@ pub fn rgb_to_frame(img: &RgbImage, l: &Layout, out: &mut [u8]) -> Result<(), Me
                     y0[2 * x + 1] = luma(rb, gb, bb);
                     y1[2 * x] = luma(rc, gc, bc);
                     y1[2 * x + 1] = luma(rd, gd, bd);
-                    let (cb, cr) = chroma(ra + rb + rc + rd, ga + gb + gc + gd, ba + bb + bc + bd, 2);
+                    let (cb, cr) =
+                        chroma(ra + rb + rc + rd, ga + gb + gc + gd, ba + bb + bc + bd, 2);
                     let (first, second) = if swap { (cr, cb) } else { (cb, cr) };
                     if semi {
                         let i = cy * w + 2 * x;

@@ -62,7 +62,10 @@ pub fn decode_image(bytes: &[u8]) -> Result<RgbImage, MediaError> {
 }
 
 fn one_line(s: impl std::fmt::Display) -> String {
-    s.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+    s.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn decode_png(bytes: &[u8]) -> Result<RgbImage, MediaError> {
@@ -75,9 +78,9 @@ fn decode_png(bytes: &[u8]) -> Result<RgbImage, MediaError> {
     );
     dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = dec.read_info().map_err(err)?;
-    let size = reader.output_buffer_size().ok_or_else(|| {
-        MediaError::Invalid("corrupt PNG: image too large".into())
-    })?;
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| MediaError::Invalid("corrupt PNG: image too large".into()))?;
     if size > MAX_DECODED_BYTES {
         return Err(MediaError::Invalid("corrupt PNG: image too large".into()));
     }
@@ -138,7 +141,8 @@ fn over_black(c: u8, a: u8) -> u8 {
 }
 
 fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage, MediaError> {
-    let err = |e: jpeg_decoder::Error| MediaError::Invalid(format!("corrupt JPEG: {}", one_line(e)));
+    let err =
+        |e: jpeg_decoder::Error| MediaError::Invalid(format!("corrupt JPEG: {}", one_line(e)));
     // jpeg-decoder is not hardened against every malformed input; a panic inside it must not
     // take down the daemon or the CLI.
     let result = std::panic::catch_unwind(|| {
@@ -168,7 +172,9 @@ fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage, MediaError> {
     let px = &pixels[..n * bpp];
     match info.pixel_format {
         jpeg_decoder::PixelFormat::RGB24 => data.extend_from_slice(px),
-        jpeg_decoder::PixelFormat::L8 => px.iter().for_each(|&v| data.extend_from_slice(&[v, v, v])),
+        jpeg_decoder::PixelFormat::L8 => {
+            px.iter().for_each(|&v| data.extend_from_slice(&[v, v, v]))
+        }
         // 16-bit samples are big-endian: keep the high byte.
         jpeg_decoder::PixelFormat::L16 => px
             .chunks_exact(2)

@@ -7,7 +7,7 @@
 //!   range for Y'CbCr, full range for GREY).
 //! * [`render`]: test patterns ([`Pattern`]) drawn straight into a frame buffer; the
 //!   [`Pattern::Counter`] frames carry their frame number and can be checked byte for byte with
-//!   [`verify_counter`] (see [`pattern`](crate::render) docs).
+//!   [`verify_counter`] (the format is described at [`Pattern`]).
 //! * [`FrameReader`]: successive frames from raw files, YUV4MPEG2 streams and MJPEG streams;
 //!   [`y4m_header`] / [`write_y4m_frame`] for writing Y4M.
 //!
@@ -183,7 +183,10 @@ pub const MAX_DIMENSION: u32 = 16384;
 /// (NV12, NV21, YU12, YV12) ([`MediaError::Invalid`]).
 pub fn layout(fourcc: u32, width: u32, height: u32) -> Result<Layout, MediaError> {
     let geo = geometry(fourcc).ok_or_else(|| {
-        MediaError::Unsupported(format!("unsupported pixel format '{}'", fourcc_name(fourcc)))
+        MediaError::Unsupported(format!(
+            "unsupported pixel format '{}'",
+            fourcc_name(fourcc)
+        ))
     })?;
     let name = || fourcc_name(fourcc);
     if width == 0 || height == 0 || width > MAX_DIMENSION || height > MAX_DIMENSION {

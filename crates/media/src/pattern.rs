@@ -2,27 +2,8 @@
 //!
 //! Patterns are built from horizontal bands whose rows are all identical: each band's RGB row
 //! is converted once (a 1- or 2-row frame in the target format) and its plane rows are then
-//! copied down the band, so rendering costs about one memcpy of the frame.
-//!
-//! # Counter frames
-//!
-//! `render(&Pattern::Counter, l, n, out)` writes, for any raw layout:
-//!
-//! 1. a picture: colour bars scrolling left with `n`, a white block moving right, and the low 32
-//!    bits of `n` as binary cells (bit 31 on the left) along the bottom;
-//! 2. over the whole frame, the low two bits of every byte XORed with a keyed hash of
-//!    `(n, byte offset / 8)` (invisible noise that makes nearly every byte depend on `n`, so a
-//!    frame torn or mixed at any byte offset is caught);
-//! 3. a 16-byte header over the first 16 bytes of the buffer: `n` as little-endian u64, then a
-//!    64-bit check value of `n` (little-endian). Frames smaller than 16 bytes carry a truncated
-//!    header and cannot be decoded.
-//!
-//! [`decode_counter`] reads the header; [`verify_counter`] re-renders frame `n` and compares
-//! every byte. The byte stream is a pure function of `(layout, n)` with integer arithmetic only,
-//! so it is identical across processes, builds and architectures.
-//!
-//! Compressed formats (MJPG/JPEG) cannot be rendered: no JPEG encoder is available, so
-//! [`render`] returns [`MediaError::Unsupported`] for them.
+//! copied down the band, so rendering costs about one memcpy of the frame. The counter format
+//! is documented on [`Pattern`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -31,12 +12,32 @@ use crate::convert::{not_raw, planes, rgb_to_frame, Plane};
 use crate::image::RgbImage;
 use crate::{fourcc, fourcc_name, layout, Layout, MediaError};
 
-/// A test pattern.
+/// A test pattern, drawn by [`render`].
+///
+/// # Counter frames
+///
+/// `render(&Pattern::Counter, l, n, out)` writes, for any raw layout:
+///
+/// 1. a picture: colour bars scrolling left with `n`, a white block moving right, and the low 32
+///    bits of `n` as binary cells (bit 31 on the left) along the bottom;
+/// 2. over the whole frame, the low two bits of every byte XORed with a keyed hash of
+///    `(n, byte offset / 8)` (invisible noise that makes nearly every byte depend on `n`, so a
+///    frame torn or mixed at any byte offset is caught);
+/// 3. a 16-byte header over the first 16 bytes of the buffer: `n` as little-endian u64, then a
+///    64-bit check value of `n` (little-endian). Frames smaller than 16 bytes carry a truncated
+///    header and cannot be decoded.
+///
+/// [`decode_counter`] reads the header; [`verify_counter`] re-renders frame `n` and compares
+/// every byte. The byte stream is a pure function of `(layout, n)` with integer arithmetic only,
+/// so it is identical across processes, builds and architectures.
+///
+/// Compressed formats (MJPG/JPEG) cannot be rendered: no JPEG encoder is available, so
+/// [`render`] returns [`MediaError::Unsupported`] for them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Pattern {
     /// 75% colour bars over a band with a block moving with the frame number.
     Bars,
-    /// Self-describing frames carrying their frame number (see the module docs,
+    /// Self-describing frames carrying their frame number (see "Counter frames" above,
     /// [`decode_counter`], [`verify_counter`]).
     Counter,
     /// One colour.
@@ -61,7 +62,9 @@ impl FromStr for Pattern {
             "bars" => return Ok(Pattern::Bars),
             "counter" => return Ok(Pattern::Counter),
             "solid" => {
-                return Err("pattern 'solid' needs a colour: solid:RRGGBB (e.g. solid:ff8000)".into())
+                return Err(
+                    "pattern 'solid' needs a colour: solid:RRGGBB (e.g. solid:ff8000)".into(),
+                )
             }
             _ => {}
         }
@@ -188,7 +191,12 @@ fn render_counter(l: &Layout, pl: &[Plane], n: u64, out: &mut [u8]) -> Result<()
     let x0 = (n.wrapping_mul((w / 32).max(1) as u64) % wu) as usize;
     let block = block_row(w, x0, (w / 16).max(1), [32, 32, 32], [255, 255, 255]);
     let binary = binary_row(w, n);
-    render_bands(l, pl, out, &[(0, ya, &bars), (ya, yb, &block), (yb, h, &binary)])?;
+    render_bands(
+        l,
+        pl,
+        out,
+        &[(0, ya, &bars), (ya, yb, &block), (yb, h, &binary)],
+    )?;
     noise_xor(out, n);
     let header = counter_header(n);
     let k = header.len().min(out.len());
@@ -301,11 +309,7 @@ pub fn verify_counter(l: &Layout, frame: &[u8]) -> Result<u64, String> {
         ));
     }
     let n = decode_counter(l, frame).ok_or_else(|| {
-        let head: Vec<String> = frame
-            .iter()
-            .take(16)
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let head: Vec<String> = frame.iter().take(16).map(|b| format!("{b:02x}")).collect();
         format!(
             "no valid counter header in the first 16 bytes ({})",
             head.join(" ")

@@ -231,8 +231,18 @@ impl<R: Read> FrameReader<R> {
         for t in tokens {
             let (tag, val) = t.split_at(1);
             match tag {
-                "W" => w = Some(val.parse::<u32>().map_err(|_| bad(format!("width '{val}'")))?),
-                "H" => h = Some(val.parse::<u32>().map_err(|_| bad(format!("height '{val}'")))?),
+                "W" => {
+                    w = Some(
+                        val.parse::<u32>()
+                            .map_err(|_| bad(format!("width '{val}'")))?,
+                    )
+                }
+                "H" => {
+                    h = Some(
+                        val.parse::<u32>()
+                            .map_err(|_| bad(format!("height '{val}'")))?,
+                    )
+                }
                 "F" => {
                     let (n, d) = val
                         .split_once(':')
@@ -313,10 +323,9 @@ impl<R: Read> FrameReader<R> {
                 None => {
                     let b = self.need_byte(&out)?;
                     if b != 0xff {
-                        return Err(self.corrupt_jpeg(
-                            &out,
-                            &format!("expected a marker, found 0x{b:02x}"),
-                        ));
+                        return Err(
+                            self.corrupt_jpeg(&out, &format!("expected a marker, found 0x{b:02x}"))
+                        );
                     }
                     out.push(b);
                     let mut m = self.need_byte(&out)?;

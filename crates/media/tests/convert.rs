@@ -1,6 +1,8 @@
 //! RGB24 <-> raw frame conversions.
 
-use loopcam_media::{fourcc, fourcc_name, frame_to_rgb, layout, rgb_to_frame, MediaError, RgbImage};
+use loopcam_media::{
+    fourcc, fourcc_name, frame_to_rgb, layout, rgb_to_frame, MediaError, RgbImage,
+};
 
 const COLOURS: &[[u8; 3]] = &[
     [0, 0, 0],
@@ -14,7 +16,11 @@ const COLOURS: &[[u8; 3]] = &[
 ];
 
 fn max_diff(a: &[u8], b: &[u8]) -> u8 {
-    a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap_or(0)
 }
 
 #[test]
@@ -31,7 +37,12 @@ fn solid_colours_round_trip_in_every_raw_format() {
             let tol = match f {
                 fourcc::GREY => 255, // luma only, checked below
                 fourcc::RGBP => 7,
-                fourcc::RGB3 | fourcc::BGR3 | fourcc::XR24 | fourcc::BX24 | fourcc::RGB4 | fourcc::BGR4 => 0,
+                fourcc::RGB3
+                | fourcc::BGR3
+                | fourcc::XR24
+                | fourcc::BX24
+                | fourcc::RGB4
+                | fourcc::BGR4 => 0,
                 _ => 3, // BT.601 limited range quantisation
             };
             let d = max_diff(&img.data, &back.data);
@@ -44,11 +55,24 @@ fn solid_colours_round_trip_in_every_raw_format() {
 fn grey_is_full_range_luma() {
     let l = layout(fourcc::GREY, 2, 1).unwrap();
     let mut frame = [0u8; 2];
-    for (rgb, y) in [([0, 0, 0], 0), ([255, 255, 255], 255), ([255, 0, 0], 77), ([90, 90, 90], 90)] {
-        rgb_to_frame(&RgbImage::solid(2, 1, rgb[0], rgb[1], rgb[2]), &l, &mut frame).unwrap();
+    for (rgb, y) in [
+        ([0, 0, 0], 0),
+        ([255, 255, 255], 255),
+        ([255, 0, 0], 77),
+        ([90, 90, 90], 90),
+    ] {
+        rgb_to_frame(
+            &RgbImage::solid(2, 1, rgb[0], rgb[1], rgb[2]),
+            &l,
+            &mut frame,
+        )
+        .unwrap();
         assert_eq!(frame, [y, y]);
     }
-    assert_eq!(frame_to_rgb(&l, &[7, 9]).unwrap().data, vec![7, 7, 7, 9, 9, 9]);
+    assert_eq!(
+        frame_to_rgb(&l, &[7, 9]).unwrap().data,
+        vec![7, 7, 7, 9, 9, 9]
+    );
 }
 
 #[test]
@@ -61,7 +85,7 @@ fn byte_orders() {
         (fourcc::BGR4, &[0x33, 0x22, 0x11, 0xff]), // BGR32: B G R A
         (fourcc::BX24, &[0xff, 0x11, 0x22, 0x33]), // XRGB32: X R G B
         (fourcc::RGB4, &[0xff, 0x11, 0x22, 0x33]), // RGB32: A R G B
-        (fourcc::RGBP, &[0x06, 0x11]), // 0x1106 = 00010 001000 00110, little-endian
+        (fourcc::RGBP, &[0x06, 0x11]),             // 0x1106 = 00010 001000 00110, little-endian
     ];
     for &(f, bytes) in cases {
         let l = layout(f, 2, 1).unwrap();
@@ -115,13 +139,28 @@ fn chroma_is_averaged_and_luma_kept_per_pixel() {
 fn errors() {
     let l = layout(fourcc::YUYV, 4, 2).unwrap();
     let img = RgbImage::solid(4, 2, 1, 2, 3);
-    assert!(matches!(rgb_to_frame(&img, &l, &mut [0; 15]), Err(MediaError::Invalid(_))));
+    assert!(matches!(
+        rgb_to_frame(&img, &l, &mut [0; 15]),
+        Err(MediaError::Invalid(_))
+    ));
     let small = RgbImage::solid(2, 2, 1, 2, 3);
     let e = rgb_to_frame(&small, &l, &mut [0; 16]).unwrap_err();
-    assert_eq!(e.to_string(), "image is 2x2 but the frame is 4x2 (scale it first)");
-    assert!(matches!(frame_to_rgb(&l, &[0; 15]), Err(MediaError::Invalid(_))));
+    assert_eq!(
+        e.to_string(),
+        "image is 2x2 but the frame is 4x2 (scale it first)"
+    );
+    assert!(matches!(
+        frame_to_rgb(&l, &[0; 15]),
+        Err(MediaError::Invalid(_))
+    ));
     let mj = layout(fourcc::MJPG, 4, 2).unwrap();
-    assert!(matches!(rgb_to_frame(&img, &mj, &mut vec![0; mj.sizeimage]), Err(MediaError::Unsupported(_))));
+    assert!(matches!(
+        rgb_to_frame(&img, &mj, &mut vec![0; mj.sizeimage]),
+        Err(MediaError::Unsupported(_))
+    ));
     let h264 = layout(fourcc::H264, 4, 2).unwrap();
-    assert!(matches!(frame_to_rgb(&h264, &[0; 16]), Err(MediaError::Unsupported(_))));
+    assert!(matches!(
+        frame_to_rgb(&h264, &[0; 16]),
+        Err(MediaError::Unsupported(_))
+    ));
 }

@@ -31,7 +31,10 @@ fn png_with(
 fn assert_close(img: &RgbImage, expect: [u8; 3], tol: u8) {
     for p in img.data.chunks(3) {
         for c in 0..3 {
-            assert!(p[c].abs_diff(expect[c]) <= tol, "pixel {p:?}, expected {expect:?} ±{tol}");
+            assert!(
+                p[c].abs_diff(expect[c]) <= tol,
+                "pixel {p:?}, expected {expect:?} ±{tol}"
+            );
         }
     }
 }
@@ -46,41 +49,107 @@ fn png_rgb8() {
 
 #[test]
 fn png_rgba_composited_over_black() {
-    let data = [200, 100, 50, 255, 200, 100, 50, 0, 200, 100, 50, 128, 255, 255, 255, 51];
-    let img = decode_image(&png(2, 2, png::ColorType::Rgba, png::BitDepth::Eight, &data)).unwrap();
-    assert_eq!(img.data, vec![200, 100, 50, 0, 0, 0, 100, 50, 25, 51, 51, 51]);
+    let data = [
+        200, 100, 50, 255, 200, 100, 50, 0, 200, 100, 50, 128, 255, 255, 255, 51,
+    ];
+    let img = decode_image(&png(
+        2,
+        2,
+        png::ColorType::Rgba,
+        png::BitDepth::Eight,
+        &data,
+    ))
+    .unwrap();
+    assert_eq!(
+        img.data,
+        vec![200, 100, 50, 0, 0, 0, 100, 50, 25, 51, 51, 51]
+    );
 }
 
 #[test]
 fn png_grey_and_grey_alpha() {
-    let img = decode_image(&png(2, 1, png::ColorType::Grayscale, png::BitDepth::Eight, &[0, 77])).unwrap();
+    let img = decode_image(&png(
+        2,
+        1,
+        png::ColorType::Grayscale,
+        png::BitDepth::Eight,
+        &[0, 77],
+    ))
+    .unwrap();
     assert_eq!(img.data, vec![0, 0, 0, 77, 77, 77]);
     // 1-bit grey: 0b1010_0000 -> white, black, white, black.
-    let img = decode_image(&png(4, 1, png::ColorType::Grayscale, png::BitDepth::One, &[0b1010_0000])).unwrap();
-    assert_eq!(img.data, vec![255, 255, 255, 0, 0, 0, 255, 255, 255, 0, 0, 0]);
-    let img = decode_image(&png(1, 1, png::ColorType::GrayscaleAlpha, png::BitDepth::Eight, &[200, 128])).unwrap();
+    let img = decode_image(&png(
+        4,
+        1,
+        png::ColorType::Grayscale,
+        png::BitDepth::One,
+        &[0b1010_0000],
+    ))
+    .unwrap();
+    assert_eq!(
+        img.data,
+        vec![255, 255, 255, 0, 0, 0, 255, 255, 255, 0, 0, 0]
+    );
+    let img = decode_image(&png(
+        1,
+        1,
+        png::ColorType::GrayscaleAlpha,
+        png::BitDepth::Eight,
+        &[200, 128],
+    ))
+    .unwrap();
     assert_eq!(img.data, vec![100, 100, 100]);
 }
 
 #[test]
 fn png_16_bit() {
     // Big-endian 16-bit samples: the high byte survives.
-    let data = [0x12, 0x34, 0xab, 0xcd, 0xff, 0xff, 0x00, 0x00, 0x80, 0x00, 0x40, 0x00];
-    let img = decode_image(&png(2, 1, png::ColorType::Rgb, png::BitDepth::Sixteen, &data)).unwrap();
+    let data = [
+        0x12, 0x34, 0xab, 0xcd, 0xff, 0xff, 0x00, 0x00, 0x80, 0x00, 0x40, 0x00,
+    ];
+    let img = decode_image(&png(
+        2,
+        1,
+        png::ColorType::Rgb,
+        png::BitDepth::Sixteen,
+        &data,
+    ))
+    .unwrap();
     assert_eq!(img.data, vec![0x12, 0xab, 0xff, 0x00, 0x80, 0x40]);
-    let img = decode_image(&png(1, 1, png::ColorType::Grayscale, png::BitDepth::Sixteen, &[0x9a, 0xbc])).unwrap();
+    let img = decode_image(&png(
+        1,
+        1,
+        png::ColorType::Grayscale,
+        png::BitDepth::Sixteen,
+        &[0x9a, 0xbc],
+    ))
+    .unwrap();
     assert_eq!(img.data, vec![0x9a, 0x9a, 0x9a]);
     let rgba16 = [0xff, 0xff, 0, 0, 0, 0, 0x80, 0x00];
-    let img = decode_image(&png(1, 1, png::ColorType::Rgba, png::BitDepth::Sixteen, &rgba16)).unwrap();
+    let img = decode_image(&png(
+        1,
+        1,
+        png::ColorType::Rgba,
+        png::BitDepth::Sixteen,
+        &rgba16,
+    ))
+    .unwrap();
     assert_eq!(img.data, vec![128, 0, 0]);
 }
 
 #[test]
 fn png_palette_with_transparency() {
-    let data = png_with(2, 1, png::ColorType::Indexed, png::BitDepth::Eight, &[0, 1], |enc| {
-        enc.set_palette(vec![10, 20, 30, 250, 200, 100]);
-        enc.set_trns(vec![255, 0]);
-    });
+    let data = png_with(
+        2,
+        1,
+        png::ColorType::Indexed,
+        png::BitDepth::Eight,
+        &[0, 1],
+        |enc| {
+            enc.set_palette(vec![10, 20, 30, 250, 200, 100]);
+            enc.set_trns(vec![255, 0]);
+        },
+    );
     let img = decode_image(&data).unwrap();
     assert_eq!(img.data, vec![10, 20, 30, 0, 0, 0]);
 }
@@ -143,7 +212,10 @@ fn garbage_and_truncated() {
     let mut flipped = good.clone();
     let n = flipped.len();
     flipped[n - 20] ^= 0x55; // inside IDAT: CRC mismatch or bad deflate data
-    assert!(decode_image(&flipped).unwrap_err().to_string().starts_with("corrupt PNG: "));
+    assert!(decode_image(&flipped)
+        .unwrap_err()
+        .to_string()
+        .starts_with("corrupt PNG: "));
 
     let jpeg = fixtures::SOLID_RGB_8X8;
     for cut in [3, 20, 100, 170, 250] {
@@ -153,14 +225,20 @@ fn garbage_and_truncated() {
     }
     let mut zeroed = jpeg.to_vec();
     zeroed[20..200].fill(0);
-    assert!(decode_image(&zeroed).unwrap_err().to_string().starts_with("corrupt JPEG: "));
+    assert!(decode_image(&zeroed)
+        .unwrap_err()
+        .to_string()
+        .starts_with("corrupt JPEG: "));
 }
 
 #[test]
 fn scale_and_fit_decoded() {
     let img = decode_image(fixtures::SOLID_RGB_8X8).unwrap();
     let big = scale(&img, 64, 48);
-    assert_eq!((big.width, big.height, big.data.len()), (64, 48, 64 * 48 * 3));
+    assert_eq!(
+        (big.width, big.height, big.data.len()),
+        (64, 48, 64 * 48 * 3)
+    );
     assert_close(&big, [200, 100, 50], 3);
     let boxed = fit(&img, 32, 16);
     assert_eq!((boxed.width, boxed.height), (32, 16));

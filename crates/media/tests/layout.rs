@@ -28,8 +28,14 @@ fn sizes_of_every_format() {
         assert_eq!((l.fourcc, l.width, l.height), (f, w, h));
         assert!(!l.is_compressed());
     }
-    assert_eq!(layout(fourcc::YUYV, 640, 480).unwrap().bytes_per_line(), 1280);
-    assert_eq!(layout(fourcc::NV12, 640, 480).unwrap().bytes_per_line(), 640);
+    assert_eq!(
+        layout(fourcc::YUYV, 640, 480).unwrap().bytes_per_line(),
+        1280
+    );
+    assert_eq!(
+        layout(fourcc::NV12, 640, 480).unwrap().bytes_per_line(),
+        640
+    );
     assert_eq!(layout(fourcc::BX24, 10, 1).unwrap().bytes_per_line(), 40);
 }
 
@@ -37,7 +43,10 @@ fn sizes_of_every_format() {
 fn compressed_sizes_are_a_bound() {
     let l = layout(fourcc::MJPG, 1920, 1080).unwrap();
     assert!(l.is_compressed());
-    assert_eq!(l.sizeimage, (1920 * 1080 * 2 + 65536usize).div_ceil(4096) * 4096);
+    assert_eq!(
+        l.sizeimage,
+        (1920 * 1080 * 2 + 65536usize).div_ceil(4096) * 4096
+    );
     assert_eq!(l.bytes_per_line(), 0);
     // Odd sizes are fine for compressed formats.
     assert!(layout(fourcc::JPEG, 7, 7).unwrap().sizeimage >= 65536);
@@ -56,8 +65,14 @@ fn odd_sizes_rejected_where_chroma_needs_pairs() {
     for f in [fourcc::RGB3, fourcc::GREY, fourcc::XR24, fourcc::RGBP] {
         assert!(layout(f, 641, 481).is_ok());
     }
-    assert!(matches!(layout(fourcc::GREY, 0, 1), Err(MediaError::Invalid(_))));
-    assert!(matches!(layout(fourcc::GREY, 1, 100_000), Err(MediaError::Invalid(_))));
+    assert!(matches!(
+        layout(fourcc::GREY, 0, 1),
+        Err(MediaError::Invalid(_))
+    ));
+    assert!(matches!(
+        layout(fourcc::GREY, 1, 100_000),
+        Err(MediaError::Invalid(_))
+    ));
 }
 
 #[test]

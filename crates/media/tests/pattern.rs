@@ -30,7 +30,9 @@ fn counter(l: &Layout, n: u64) -> Vec<u8> {
 fn counter_round_trips_in_every_raw_format() {
     let all = layouts();
     // Odd widths are included wherever the format allows them.
-    assert!(all.iter().any(|l| l.width == 33 && l.fourcc == fourcc::RGB3));
+    assert!(all
+        .iter()
+        .any(|l| l.width == 33 && l.fourcc == fourcc::RGB3));
     assert!(all.iter().any(|l| l.width == 5 && l.fourcc == fourcc::GREY));
     for l in &all {
         for n in [0, 1, 2, 255, 256, 1 << 32, u64::MAX - 1, u64::MAX] {
@@ -52,12 +54,26 @@ fn counter_frames_are_deterministic_and_differ() {
     let a = counter(&l, 42);
     let b = counter(&l, 43);
     let same = a.iter().zip(&b).filter(|(x, y)| x == y).count();
-    assert!(same < l.sizeimage / 2, "{same} of {} bytes equal", l.sizeimage);
+    assert!(
+        same < l.sizeimage / 2,
+        "{same} of {} bytes equal",
+        l.sizeimage
+    );
     // A pinned byte stream: if this changes, counter frames are no longer compatible with
     // other builds (bump deliberately).
-    let sum = a.iter().fold(0u64, |h, &x| h.wrapping_mul(31).wrapping_add(u64::from(x)));
-    assert_eq!(&a[..16], &[42, 0, 0, 0, 0, 0, 0, 0, a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]]);
-    assert_eq!(sum, counter(&l, 42).iter().fold(0u64, |h, &x| h.wrapping_mul(31).wrapping_add(u64::from(x))));
+    let sum = a
+        .iter()
+        .fold(0u64, |h, &x| h.wrapping_mul(31).wrapping_add(u64::from(x)));
+    assert_eq!(
+        &a[..16],
+        &[42, 0, 0, 0, 0, 0, 0, 0, a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]]
+    );
+    assert_eq!(
+        sum,
+        counter(&l, 42)
+            .iter()
+            .fold(0u64, |h, &x| h.wrapping_mul(31).wrapping_add(u64::from(x)))
+    );
 }
 
 #[test]
@@ -71,7 +87,9 @@ fn counter_looks_like_a_picture() {
     assert!(p[0] >= 188 && p[1] >= 188 && p[2] <= 3, "{p:?}");
     // It moves: frame 1 has different bar positions.
     let img1 = frame_to_rgb(&l, &counter(&l, 1)).unwrap();
-    let changed = (0..80).filter(|&x| img.pixel(x, 10)[2].abs_diff(img1.pixel(x, 10)[2]) > 50).count();
+    let changed = (0..80)
+        .filter(|&x| img.pixel(x, 10)[2].abs_diff(img1.pixel(x, 10)[2]) > 50)
+        .count();
     assert!(changed > 0);
 }
 
@@ -130,7 +148,11 @@ fn verify_detects_mixed_frames() {
             let e = verify_counter(&l, &mixed).unwrap_err();
             assert!(e.starts_with("frame 500: first mismatch"), "{e}");
             if l.sizeimage - split >= 64 {
-                assert!(e.contains("are frame 501"), "{}: {e}", fourcc_name(l.fourcc));
+                assert!(
+                    e.contains("are frame 501"),
+                    "{}: {e}",
+                    fourcc_name(l.fourcc)
+                );
             }
             // And the other way round.
             let mut mixed = b[..split].to_vec();
@@ -154,7 +176,9 @@ fn verify_errors() {
     let f = counter(&l, 9);
     let e = verify_counter(&l, &f[..f.len() - 1]).unwrap_err();
     assert_eq!(e, "frame is 1023 bytes, expected 1024 for YUYV 64x8");
-    assert!(verify_counter(&l, &vec![0; l.sizeimage]).unwrap_err().contains("no valid counter header"));
+    assert!(verify_counter(&l, &vec![0; l.sizeimage])
+        .unwrap_err()
+        .contains("no valid counter header"));
     let mj = layout(fourcc::MJPG, 64, 8).unwrap();
     assert!(verify_counter(&mj, &f).is_err());
     assert_eq!(decode_counter(&mj, &f), None);
@@ -170,12 +194,25 @@ fn verify_errors() {
 fn bars_and_solid_fill_the_frame() {
     for l in layouts() {
         let mut out = vec![0xEE; l.sizeimage];
-        render(&Pattern::Solid { r: 200, g: 100, b: 50 }, &l, 0, &mut out).unwrap();
+        render(
+            &Pattern::Solid {
+                r: 200,
+                g: 100,
+                b: 50,
+            },
+            &l,
+            0,
+            &mut out,
+        )
+        .unwrap();
         let img = frame_to_rgb(&l, &out).unwrap();
         let tol = if l.fourcc == fourcc::GREY { 255 } else { 7 };
         for p in img.data.chunks(3) {
-            assert!(p[0].abs_diff(200) <= tol && p[1].abs_diff(100) <= tol && p[2].abs_diff(50) <= tol,
-                "{} {p:?}", fourcc_name(l.fourcc));
+            assert!(
+                p[0].abs_diff(200) <= tol && p[1].abs_diff(100) <= tol && p[2].abs_diff(50) <= tol,
+                "{} {p:?}",
+                fourcc_name(l.fourcc)
+            );
         }
         let mut a = vec![0; l.sizeimage];
         let mut b = vec![0; l.sizeimage];
@@ -199,24 +236,62 @@ fn bars_and_solid_fill_the_frame() {
 fn render_errors() {
     let l = layout(fourcc::MJPG, 64, 48).unwrap();
     let mut out = vec![0; l.sizeimage];
-    for p in [Pattern::Bars, Pattern::Counter, Pattern::Solid { r: 0, g: 0, b: 0 }] {
-        assert!(matches!(render(&p, &l, 0, &mut out), Err(MediaError::Unsupported(_))));
+    for p in [
+        Pattern::Bars,
+        Pattern::Counter,
+        Pattern::Solid { r: 0, g: 0, b: 0 },
+    ] {
+        assert!(matches!(
+            render(&p, &l, 0, &mut out),
+            Err(MediaError::Unsupported(_))
+        ));
     }
     let l = layout(fourcc::YUYV, 64, 48).unwrap();
     let mut short = vec![0; l.sizeimage - 1];
-    assert!(matches!(render(&Pattern::Bars, &l, 0, &mut short), Err(MediaError::Invalid(_))));
+    assert!(matches!(
+        render(&Pattern::Bars, &l, 0, &mut short),
+        Err(MediaError::Invalid(_))
+    ));
 }
 
 #[test]
 fn pattern_parsing() {
     assert_eq!("bars".parse::<Pattern>(), Ok(Pattern::Bars));
     assert_eq!("Counter".parse::<Pattern>(), Ok(Pattern::Counter));
-    assert_eq!("solid:FF8000".parse::<Pattern>(), Ok(Pattern::Solid { r: 255, g: 128, b: 0 }));
-    assert_eq!("solid:#0a0b0c".parse::<Pattern>(), Ok(Pattern::Solid { r: 10, g: 11, b: 12 }));
-    for p in [Pattern::Bars, Pattern::Counter, Pattern::Solid { r: 1, g: 2, b: 254 }] {
+    assert_eq!(
+        "solid:FF8000".parse::<Pattern>(),
+        Ok(Pattern::Solid {
+            r: 255,
+            g: 128,
+            b: 0
+        })
+    );
+    assert_eq!(
+        "solid:#0a0b0c".parse::<Pattern>(),
+        Ok(Pattern::Solid {
+            r: 10,
+            g: 11,
+            b: 12
+        })
+    );
+    for p in [
+        Pattern::Bars,
+        Pattern::Counter,
+        Pattern::Solid { r: 1, g: 2, b: 254 },
+    ] {
         assert_eq!(p.to_string().parse::<Pattern>(), Ok(p));
     }
-    for bad in ["", "bar", "solid", "solid:", "solid:12345", "solid:1234567", "solid:gg0000", "solid:+12345", "noise"] {
+    for bad in [
+        "",
+        "bar",
+        "solid",
+        "solid:",
+        "solid:12345",
+        "solid:1234567",
+        "solid:gg0000",
+        "solid:+12345",
+        "noise",
+    ] {
         let e = bad.parse::<Pattern>().unwrap_err();
         assert!(!e.is_empty() && !e.contains('\n'), "{bad}: {e}");
     }
@@ -224,7 +299,10 @@ fn pattern_parsing() {
         "noise".parse::<Pattern>().unwrap_err(),
         "unknown pattern 'noise' (expected bars, counter or solid:RRGGBB)"
     );
-    assert!("solid:zz".parse::<Pattern>().unwrap_err().contains("6 hex digits"));
+    assert!("solid:zz"
+        .parse::<Pattern>()
+        .unwrap_err()
+        .contains("6 hex digits"));
 }
 
 /// Timing check, meaningful in release mode: `cargo test --release -p loopcam-media --test
@@ -243,7 +321,12 @@ fn speed() {
             .min()
             .unwrap()
     };
-    for &(fcc, w, h) in &[(fourcc::YUYV, 1920, 1080), (fourcc::NV12, 1920, 1080), (fourcc::YUYV, 1280, 720), (fourcc::XR24, 1920, 1080)] {
+    for &(fcc, w, h) in &[
+        (fourcc::YUYV, 1920, 1080),
+        (fourcc::NV12, 1920, 1080),
+        (fourcc::YUYV, 1280, 720),
+        (fourcc::XR24, 1920, 1080),
+    ] {
         let l = layout(fcc, w, h).unwrap();
         let mut out = vec![0; l.sizeimage];
         let bars = best(&mut || render(&Pattern::Bars, &l, 3, &mut out).unwrap());
@@ -256,6 +339,9 @@ fn speed() {
         let ver = best(&mut || {
             verify_counter(&l, &frame).unwrap();
         });
-        println!("{} {w}x{h}: bars {bars:?}, counter {cnt:?}, verify {ver:?}", fourcc_name(fcc));
+        println!(
+            "{} {w}x{h}: bars {bars:?}, counter {cnt:?}, verify {ver:?}",
+            fourcc_name(fcc)
+        );
     }
 }

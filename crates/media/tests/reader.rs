@@ -5,8 +5,8 @@ mod fixtures;
 use std::io::{Cursor, Read};
 
 use loopcam_media::{
-    decode_image, detect_input, fourcc, layout, write_y4m_frame, y4m_header, FrameReader, InputKind,
-    MediaError,
+    decode_image, detect_input, fourcc, layout, write_y4m_frame, y4m_header, FrameReader,
+    InputKind, MediaError,
 };
 
 fn all_frames<R: Read>(r: &mut FrameReader<R>) -> Result<Vec<Vec<u8>>, MediaError> {
@@ -20,11 +20,20 @@ fn all_frames<R: Read>(r: &mut FrameReader<R>) -> Result<Vec<Vec<u8>>, MediaErro
 #[test]
 fn detect() {
     assert_eq!(detect_input(b"YUV4MPEG2 W2 H2", None), InputKind::Y4m);
-    assert_eq!(detect_input(&[0xff, 0xd8, 0xff, 0xe0], Some("x.raw")), InputKind::Mjpeg);
-    assert_eq!(detect_input(b"\x10\x80\x10\x80", Some("clip.Y4M")), InputKind::Y4m);
+    assert_eq!(
+        detect_input(&[0xff, 0xd8, 0xff, 0xe0], Some("x.raw")),
+        InputKind::Mjpeg
+    );
+    assert_eq!(
+        detect_input(b"\x10\x80\x10\x80", Some("clip.Y4M")),
+        InputKind::Y4m
+    );
     assert_eq!(detect_input(b"", Some("/tmp/cam.mjpeg")), InputKind::Mjpeg);
     assert_eq!(detect_input(b"", Some("a.JPG")), InputKind::Mjpeg);
-    assert_eq!(detect_input(b"\x10\x80\x10\x80", Some("frames.yuv")), InputKind::Raw);
+    assert_eq!(
+        detect_input(b"\x10\x80\x10\x80", Some("frames.yuv")),
+        InputKind::Raw
+    );
     assert_eq!(detect_input(b"\x10\x80", None), InputKind::Raw);
 }
 
@@ -34,7 +43,14 @@ fn raw_frames() {
     let data: Vec<u8> = (0..48).collect();
     let mut r = FrameReader::new(Cursor::new(data.clone()), InputKind::Raw, Some(l)).unwrap();
     assert_eq!(r.y4m_info(), None);
-    assert_eq!(all_frames(&mut r).unwrap(), vec![data[..16].to_vec(), data[16..32].to_vec(), data[32..].to_vec()]);
+    assert_eq!(
+        all_frames(&mut r).unwrap(),
+        vec![
+            data[..16].to_vec(),
+            data[16..32].to_vec(),
+            data[32..].to_vec()
+        ]
+    );
     assert_eq!(r.next_frame().unwrap(), None);
     assert_eq!(r.frames_read(), 3);
 
@@ -75,7 +91,10 @@ fn y4m_two_frames() {
 #[test]
 fn y4m_colour_spaces_and_params() {
     // ffmpeg-style header with extra parameters and frame parameters.
-    let stream = y4m_stream("YUV4MPEG2 W2 H2 F25:1 Ip A0:0 C420mpeg2 XYSCSS=420MPEG2\n", &[vec![1; 6]]);
+    let stream = y4m_stream(
+        "YUV4MPEG2 W2 H2 F25:1 Ip A0:0 C420mpeg2 XYSCSS=420MPEG2\n",
+        &[vec![1; 6]],
+    );
     let mut r = FrameReader::new(Cursor::new(stream), InputKind::Y4m, None).unwrap();
     assert_eq!(r.y4m_info(), Some((2, 2, 25, 1, fourcc::YU12)));
     assert_eq!(all_frames(&mut r).unwrap(), vec![vec![1; 6]]);
@@ -86,7 +105,10 @@ fn y4m_colour_spaces_and_params() {
     assert_eq!(r.y4m_info(), Some((2, 1, 10, 1, fourcc::YUV422P)));
     assert_eq!(all_frames(&mut r).unwrap(), vec![vec![9, 8, 7, 6]]);
 
-    let stream = y4m_stream(&y4m_header(3, 1, 5, 1, fourcc::GREY).unwrap(), &[vec![1, 2, 3], vec![4, 5, 6]]);
+    let stream = y4m_stream(
+        &y4m_header(3, 1, 5, 1, fourcc::GREY).unwrap(),
+        &[vec![1, 2, 3], vec![4, 5, 6]],
+    );
     let mut r = FrameReader::new(Cursor::new(stream), InputKind::Y4m, None).unwrap();
     assert_eq!(r.y4m_info(), Some((3, 1, 5, 1, fourcc::GREY)));
     assert_eq!(all_frames(&mut r).unwrap().len(), 2);
@@ -103,12 +125,28 @@ fn y4m_colour_spaces_and_params() {
 
 #[test]
 fn y4m_errors() {
-    let open = |s: &[u8]| FrameReader::new(Cursor::new(s.to_vec()), InputKind::Y4m, None).map(|_| ());
-    assert!(matches!(open(b"YUV4MPEG2 W8 H4 C444\n"), Err(MediaError::Unsupported(_))));
-    assert!(matches!(open(b"YUV4MPEG2 W8 H4 C420p10\n"), Err(MediaError::Unsupported(_))));
-    assert!(matches!(open(b"YUV4MPEG2 W7 H4\n"), Err(MediaError::Invalid(_))));
-    assert!(matches!(open(b"YUV4MPEG2 H4\n"), Err(MediaError::Invalid(_))));
-    assert!(matches!(open(b"YUV4MPEG2 W8 H4"), Err(MediaError::Invalid(_))));
+    let open =
+        |s: &[u8]| FrameReader::new(Cursor::new(s.to_vec()), InputKind::Y4m, None).map(|_| ());
+    assert!(matches!(
+        open(b"YUV4MPEG2 W8 H4 C444\n"),
+        Err(MediaError::Unsupported(_))
+    ));
+    assert!(matches!(
+        open(b"YUV4MPEG2 W8 H4 C420p10\n"),
+        Err(MediaError::Unsupported(_))
+    ));
+    assert!(matches!(
+        open(b"YUV4MPEG2 W7 H4\n"),
+        Err(MediaError::Invalid(_))
+    ));
+    assert!(matches!(
+        open(b"YUV4MPEG2 H4\n"),
+        Err(MediaError::Invalid(_))
+    ));
+    assert!(matches!(
+        open(b"YUV4MPEG2 W8 H4"),
+        Err(MediaError::Invalid(_))
+    ));
     assert!(matches!(open(b"RIFF"), Err(MediaError::Invalid(_))));
     assert!(matches!(open(b""), Err(MediaError::Invalid(_))));
     assert!(matches!(open(&[b'Y'; 10000]), Err(MediaError::Invalid(_))));
@@ -116,20 +154,38 @@ fn y4m_errors() {
     let header = "YUV4MPEG2 W2 H2 F1:1\n";
     // Truncated data, truncated FRAME line, header without data, junk instead of FRAME.
     for (tail, msg) in [
-        (&b"FRAME\n\x01\x02"[..], "truncated frame 0: got 2 of 6 bytes"),
-        (b"FRA", "truncated Y4M stream: it ends inside a FRAME header"),
-        (b"FRAME\n", "truncated Y4M stream: frame 0 has a header but no data"),
-        (b"JUNK!\n", "corrupt Y4M stream: expected FRAME before frame 0, got 'JUNK!'"),
+        (
+            &b"FRAME\n\x01\x02"[..],
+            "truncated frame 0: got 2 of 6 bytes",
+        ),
+        (
+            b"FRA",
+            "truncated Y4M stream: it ends inside a FRAME header",
+        ),
+        (
+            b"FRAME\n",
+            "truncated Y4M stream: frame 0 has a header but no data",
+        ),
+        (
+            b"JUNK!\n",
+            "corrupt Y4M stream: expected FRAME before frame 0, got 'JUNK!'",
+        ),
     ] {
         let mut s = header.as_bytes().to_vec();
         s.extend_from_slice(tail);
         let mut r = FrameReader::new(Cursor::new(s), InputKind::Y4m, None).unwrap();
         assert_eq!(r.next_frame().unwrap_err().to_string(), msg);
     }
-    assert!(matches!(y4m_header(4, 2, 30, 1, fourcc::YUYV), Err(MediaError::Unsupported(_))));
+    assert!(matches!(
+        y4m_header(4, 2, 30, 1, fourcc::YUYV),
+        Err(MediaError::Unsupported(_))
+    ));
     assert!(y4m_header(4, 2, 0, 1, fourcc::YU12).is_err());
     assert!(y4m_header(3, 2, 30, 1, fourcc::YU12).is_err());
-    assert_eq!(y4m_header(4, 2, 30, 1, fourcc::YUV422P).unwrap(), "YUV4MPEG2 W4 H2 F30:1 Ip A1:1 C422\n");
+    assert_eq!(
+        y4m_header(4, 2, 30, 1, fourcc::YUV422P).unwrap(),
+        "YUV4MPEG2 W4 H2 F30:1 Ip A1:1 C422\n"
+    );
 }
 
 /// Inserts a COM segment whose payload holds fake EOI/SOI markers right after SOI.
@@ -161,7 +217,10 @@ fn mjpeg_split() {
     assert_eq!(detect_input(&stream, None), InputKind::Mjpeg);
     let mut r = FrameReader::new(Cursor::new(stream), InputKind::Mjpeg, None).unwrap();
     let frames = all_frames(&mut r).unwrap();
-    assert_eq!(frames, vec![a.clone(), b.clone(), a.clone(), c, d, b.clone()]);
+    assert_eq!(
+        frames,
+        vec![a.clone(), b.clone(), a.clone(), c, d, b.clone()]
+    );
     for f in &frames {
         decode_image(f).unwrap();
     }
@@ -194,14 +253,20 @@ fn mjpeg_truncated_and_corrupt() {
         let mut r = FrameReader::new(Cursor::new(stream), InputKind::Mjpeg, None).unwrap();
         assert_eq!(r.next_frame().unwrap().unwrap(), a);
         let e = r.next_frame().unwrap_err().to_string();
-        assert!(e.starts_with("truncated MJPEG stream: JPEG 1 ends after"), "cut {cut}: {e}");
+        assert!(
+            e.starts_with("truncated MJPEG stream: JPEG 1 ends after"),
+            "cut {cut}: {e}"
+        );
     }
     // A segment header where a marker is expected.
     let mut bad = a[..20].to_vec();
     bad[2] = 0x12;
     let mut r = FrameReader::new(Cursor::new(bad), InputKind::Mjpeg, None).unwrap();
     let e = r.next_frame().unwrap_err().to_string();
-    assert!(e.starts_with("corrupt MJPEG stream: JPEG 0 at byte 2"), "{e}");
+    assert!(
+        e.starts_with("corrupt MJPEG stream: JPEG 0 at byte 2"),
+        "{e}"
+    );
     // Empty stream: clean EOF.
     let mut r = FrameReader::new(Cursor::new(Vec::new()), InputKind::Mjpeg, None).unwrap();
     assert_eq!(r.next_frame().unwrap(), None);

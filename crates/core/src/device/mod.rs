@@ -537,6 +537,14 @@ impl Device {
         Ok(())
     }
 
+    /// Sets a control from the host (`loopcam add --timeout`, `set-timeout-image -t`): like
+    /// S_CTRL from an opener that no opener is, so every subscriber gets the CTRL event.
+    pub fn host_set_ctrl(&mut self, cid: u32, value: i64, now: Nanos) -> VResult<i32> {
+        let v = self.controls.try_value(cid, value)?;
+        self.apply_ctrl(0, cid, v, now)?;
+        Ok(v)
+    }
+
     /// Current values of keep_format / sustain_framerate / timeout.
     pub fn controls(&self) -> &Controls {
         &self.controls
