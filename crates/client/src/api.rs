@@ -34,11 +34,21 @@ fn errno(e: Errno) -> Error {
 }
 
 fn g_fmt(v: &mut VirtualFd, type_: u32) -> Result<StreamFormat, Error> {
-    let mut f = v4l2_format { type_, ..Default::default() };
+    let mut f = v4l2_format {
+        type_,
+        ..Default::default()
+    };
     v.xioctl(VIDIOC_G_FMT, &mut f).map_err(errno)?;
-    let mut p = v4l2_streamparm { type_, ..Default::default() };
+    let mut p = v4l2_streamparm {
+        type_,
+        ..Default::default()
+    };
     v.xioctl(VIDIOC_G_PARM, &mut p).map_err(errno)?;
-    let tpf = if type_ == V4L2_BUF_TYPE_VIDEO_OUTPUT { p.output().timeperframe } else { p.capture().timeperframe };
+    let tpf = if type_ == V4L2_BUF_TYPE_VIDEO_OUTPUT {
+        p.output().timeperframe
+    } else {
+        p.capture().timeperframe
+    };
     let pix = f.pix();
     Ok(StreamFormat {
         fourcc: pix.pixelformat,
@@ -66,7 +76,8 @@ fn setup_buffers(v: &mut VirtualFd, type_: u32, count: u32, prot: ProtFlags) -> 
             ..Default::default()
         };
         v.xioctl(VIDIOC_QUERYBUF, &mut b).map_err(errno)?;
-        v.mmap(b.length as usize, prot, true, b.m_offset().into()).map_err(errno)?;
+        v.mmap(b.length as usize, prot, true, b.m_offset().into())
+            .map_err(errno)?;
     }
     Ok(r.count)
 }
@@ -84,10 +95,20 @@ impl Producer {
     /// Opens `device`, negotiates `fourcc` `width`x`height` at `fps`, allocates `buffers`
     /// MMAP buffers and starts streaming. The device may adjust the format (e.g. fixed caps):
     /// check [`Producer::format`].
-    pub fn open(device: &str, fourcc: u32, width: u32, height: u32, fps: u32, buffers: u32) -> Result<Producer, Error> {
+    pub fn open(
+        device: &str,
+        fourcc: u32,
+        width: u32,
+        height: u32,
+        fps: u32,
+        buffers: u32,
+    ) -> Result<Producer, Error> {
         let mut vfd = VirtualFd::open(device, true, true, false)?;
         let type_ = V4L2_BUF_TYPE_VIDEO_OUTPUT;
-        let mut f = v4l2_format { type_, ..Default::default() };
+        let mut f = v4l2_format {
+            type_,
+            ..Default::default()
+        };
         f.set_pix(&v4l2_pix_format {
             width,
             height,
@@ -96,7 +117,10 @@ impl Producer {
             ..Default::default()
         });
         vfd.xioctl(VIDIOC_S_FMT, &mut f).map_err(errno)?;
-        let mut p = v4l2_streamparm { type_, ..Default::default() };
+        let mut p = v4l2_streamparm {
+            type_,
+            ..Default::default()
+        };
         p.set_output(&v4l2_outputparm {
             timeperframe: v4l2_fract {
                 numerator: 1,
@@ -147,7 +171,10 @@ impl Producer {
                 b.index
             }
         };
-        let (ptr, len) = self.vfd.buffer_ptr(index).ok_or(Error::Protocol("buffer not mapped".into()))?;
+        let (ptr, len) = self
+            .vfd
+            .buffer_ptr(index)
+            .ok_or(Error::Protocol("buffer not mapped".into()))?;
         let len = len.min(self.format.sizeimage as usize);
         Ok(FrameMut {
             producer: self,
@@ -192,7 +219,10 @@ impl FrameMut<'_> {
             field: V4L2_FIELD_NONE,
             ..Default::default()
         };
-        self.producer.vfd.xioctl(VIDIOC_QBUF, &mut b).map_err(errno)?;
+        self.producer
+            .vfd
+            .xioctl(VIDIOC_QBUF, &mut b)
+            .map_err(errno)?;
         self.producer.sequence += 1;
         self.published = true;
         Ok(())
@@ -259,7 +289,10 @@ impl Consumer {
             ..Default::default()
         };
         self.vfd.xioctl(VIDIOC_DQBUF, &mut b).map_err(errno)?;
-        let (ptr, len) = self.vfd.buffer_ptr(b.index).ok_or(Error::Protocol("buffer not mapped".into()))?;
+        let (ptr, len) = self
+            .vfd
+            .buffer_ptr(b.index)
+            .ok_or(Error::Protocol("buffer not mapped".into()))?;
         Ok(Frame {
             consumer: self,
             buf: b,

@@ -4,7 +4,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use loopcam_proto::{recv, send, ProtoError, Request, Response, PROTOCOL_VERSION};
-use rustix::net::{connect, socket_with, AddressFamily, RecvFlags, SocketAddrUnix, SocketFlags, SocketType};
+use rustix::net::{
+    connect, socket_with, AddressFamily, RecvFlags, SocketAddrUnix, SocketFlags, SocketType,
+};
 
 use crate::Error;
 
@@ -16,9 +18,15 @@ pub struct Connection {
 impl Connection {
     /// Connects to the daemon at `path` and says hello.
     pub fn connect(path: &Path) -> Result<Connection, Error> {
-        let sock = socket_with(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)
-            .map_err(|e| Error::NoDaemon(format!("socket: {e}")))?;
-        let addr = SocketAddrUnix::new(path).map_err(|e| Error::NoDaemon(format!("{}: {e}", path.display())))?;
+        let sock = socket_with(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(|e| Error::NoDaemon(format!("socket: {e}")))?;
+        let addr = SocketAddrUnix::new(path)
+            .map_err(|e| Error::NoDaemon(format!("{}: {e}", path.display())))?;
         loop {
             match connect(&sock, &addr) {
                 Ok(()) => break,
@@ -32,10 +40,20 @@ impl Connection {
             }
         }
         let mut c = Connection { sock };
-        match c.call(&Request::Hello { version: PROTOCOL_VERSION }, &[])?.0 {
+        match c
+            .call(
+                &Request::Hello {
+                    version: PROTOCOL_VERSION,
+                },
+                &[],
+            )?
+            .0
+        {
             Response::Hello { .. } => Ok(c),
             Response::Error { message, .. } => Err(Error::Daemon { errno: 71, message }),
-            other => Err(Error::Protocol(format!("unexpected answer to Hello: {other:?}"))),
+            other => Err(Error::Protocol(format!(
+                "unexpected answer to Hello: {other:?}"
+            ))),
         }
     }
 
@@ -45,7 +63,11 @@ impl Connection {
     }
 
     /// One request/response exchange. Returns the response and the attached fd, if any.
-    pub fn call(&mut self, req: &Request, fds: &[BorrowedFd<'_>]) -> Result<(Response, Option<OwnedFd>), Error> {
+    pub fn call(
+        &mut self,
+        req: &Request,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(Response, Option<OwnedFd>), Error> {
         send(&self.sock, req, fds).map_err(proto_err)?;
         let msg = loop {
             match recv(&self.sock, RecvFlags::empty()) {
@@ -68,7 +90,9 @@ impl Connection {
 fn proto_err(e: ProtoError) -> Error {
     match e {
         ProtoError::Closed => Error::Gone,
-        ProtoError::Io(e) if e.raw_os_error() == Some(104) || e.raw_os_error() == Some(32) => Error::Gone,
+        ProtoError::Io(e) if e.raw_os_error() == Some(104) || e.raw_os_error() == Some(32) => {
+            Error::Gone
+        }
         ProtoError::Io(e) => Error::Io(e),
         ProtoError::Malformed(m) => Error::Protocol(m),
     }

@@ -37,7 +37,16 @@ impl Manager {
 
     /// `loopcam delete`.
     pub fn delete(&mut self, device: &str) -> Result<(), Error> {
-        match self.conn.call(&Request::DeleteDevice { device: device.into() }, &[])?.0 {
+        match self
+            .conn
+            .call(
+                &Request::DeleteDevice {
+                    device: device.into(),
+                },
+                &[],
+            )?
+            .0
+        {
             Response::Ok => Ok(()),
             Response::Error { errno, message } => Err(Error::Daemon { errno, message }),
             other => Err(Error::Protocol(format!("unexpected answer: {other:?}"))),
@@ -55,7 +64,12 @@ impl Manager {
 
     /// `loopcam query`.
     pub fn query(&mut self, device: &str) -> Result<DeviceInfo, Error> {
-        expect_device(self.conn.call(&Request::QueryDevice { device: device.into() }, &[])?)
+        expect_device(self.conn.call(
+            &Request::QueryDevice {
+                device: device.into(),
+            },
+            &[],
+        )?)
     }
 
     /// `loopcam set-caps`.
@@ -70,7 +84,12 @@ impl Manager {
     }
 
     /// `loopcam set-fps` (interval numerator/denominator: 1/30 for 30 fps).
-    pub fn set_fps(&mut self, device: &str, numerator: u32, denominator: u32) -> Result<DeviceInfo, Error> {
+    pub fn set_fps(
+        &mut self,
+        device: &str,
+        numerator: u32,
+        denominator: u32,
+    ) -> Result<DeviceInfo, Error> {
         expect_device(self.conn.call(
             &Request::SetFps {
                 device: device.into(),
@@ -82,7 +101,14 @@ impl Manager {
     }
 
     /// `loopcam set-timeout-image`: RGB24 pixels, sent in a memfd.
-    pub fn set_timeout_image(&mut self, device: &str, timeout_ms: Option<u32>, width: u32, height: u32, rgb: &[u8]) -> Result<DeviceInfo, Error> {
+    pub fn set_timeout_image(
+        &mut self,
+        device: &str,
+        timeout_ms: Option<u32>,
+        width: u32,
+        height: u32,
+        rgb: &[u8],
+    ) -> Result<DeviceInfo, Error> {
         let fd = rustix::fs::memfd_create("loopcam-image", rustix::fs::MemfdFlags::CLOEXEC)?;
         let mut done = 0;
         while done < rgb.len() {

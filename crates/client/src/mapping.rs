@@ -18,7 +18,16 @@ impl Mapping {
     /// Maps `len` bytes of `fd` read-only (for copies out of frame memory).
     pub fn map_read(fd: impl AsFd, len: usize) -> rustix::io::Result<Mapping> {
         // SAFETY: a fresh mapping at a kernel-chosen address aliases no Rust memory.
-        let p = unsafe { mmap(std::ptr::null_mut(), len, ProtFlags::READ, MapFlags::SHARED, fd, 0)? };
+        let p = unsafe {
+            mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ,
+                MapFlags::SHARED,
+                fd,
+                0,
+            )?
+        };
         Ok(Mapping {
             ptr: NonNull::new(p.cast()).expect("mmap never returns null on success"),
             len,
@@ -28,7 +37,16 @@ impl Mapping {
     /// Maps `len` bytes of `fd` read-write, shared (for copies into frame memory).
     pub fn map_write(fd: impl AsFd, len: usize) -> rustix::io::Result<Mapping> {
         // SAFETY: as above.
-        let p = unsafe { mmap(std::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED, fd, 0)? };
+        let p = unsafe {
+            mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                fd,
+                0,
+            )?
+        };
         Ok(Mapping {
             ptr: NonNull::new(p.cast()).expect("mmap never returns null on success"),
             len,
@@ -76,7 +94,12 @@ pub enum Backing {
 
 /// Maps an application buffer at a kernel-chosen address (or `hint`); the caller owns the
 /// result (it is the address mmap(2) returns to the application).
-pub fn map_buffer(fd: Option<&dyn AsFd>, len: usize, prot: ProtFlags, backing: Backing) -> rustix::io::Result<*mut u8> {
+pub fn map_buffer(
+    fd: Option<&dyn AsFd>,
+    len: usize,
+    prot: ProtFlags,
+    backing: Backing,
+) -> rustix::io::Result<*mut u8> {
     let flags = match backing {
         Backing::Shared => MapFlags::SHARED,
         Backing::Private => MapFlags::PRIVATE,
@@ -100,7 +123,13 @@ pub fn map_buffer(fd: Option<&dyn AsFd>, len: usize, prot: ProtFlags, backing: B
 /// [`map_buffer`] and that is still mapped; the application must not be accessing it
 /// concurrently in a way that relies on the old pages (V4L2: the buffer belongs to the driver
 /// until DQBUF returns).
-pub unsafe fn remap_buffer(addr: *mut u8, fd: &dyn AsFd, len: usize, prot: ProtFlags, backing: Backing) -> rustix::io::Result<()> {
+pub unsafe fn remap_buffer(
+    addr: *mut u8,
+    fd: &dyn AsFd,
+    len: usize,
+    prot: ProtFlags,
+    backing: Backing,
+) -> rustix::io::Result<()> {
     let flags = match backing {
         Backing::Shared => MapFlags::SHARED,
         Backing::Private => MapFlags::PRIVATE,

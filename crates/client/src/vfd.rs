@@ -44,7 +44,11 @@ const CACHE_BLOCKS: usize = 6;
 
 impl BlockCache {
     fn get(&mut self, r: BlockRef, fd: Option<OwnedFd>) -> Result<&mut Mapping, Errno> {
-        if let Some(pos) = self.entries.iter().position(|(id, m)| *id == r.id && m.len() as u64 == r.size) {
+        if let Some(pos) = self
+            .entries
+            .iter()
+            .position(|(id, m)| *id == r.id && m.len() as u64 == r.size)
+        {
             let e = self.entries.remove(pos).expect("position valid");
             self.entries.push_back(e);
         } else {
@@ -86,7 +90,13 @@ impl VirtualFd {
     }
 
     /// Opens `path` on an existing connection (which becomes this opener's).
-    pub fn open_with(mut conn: Connection, path: &str, read: bool, write: bool, nonblock: bool) -> Result<VirtualFd, Error> {
+    pub fn open_with(
+        mut conn: Connection,
+        path: &str,
+        read: bool,
+        write: bool,
+        nonblock: bool,
+    ) -> Result<VirtualFd, Error> {
         let (resp, fd) = conn.call(
             &Request::Open {
                 device: path.to_string(),
@@ -105,11 +115,14 @@ impl VirtualFd {
                     cache: BlockCache::default(),
                     memory: 0,
                 };
-                v.set_nonblocking(nonblock).map_err(|e| Error::Io(e.into()))?;
+                v.set_nonblocking(nonblock)
+                    .map_err(|e| Error::Io(e.into()))?;
                 Ok(v)
             }
             (Response::Error { errno, message }, _) => Err(Error::Daemon { errno, message }),
-            (other, _) => Err(Error::Protocol(format!("unexpected answer to Open: {other:?}"))),
+            (other, _) => Err(Error::Protocol(format!(
+                "unexpected answer to Open: {other:?}"
+            ))),
         }
     }
 
@@ -125,7 +138,8 @@ impl VirtualFd {
 
     /// O_NONBLOCK of the pollable fd, read on every call (B3: it may change with fcntl).
     pub fn nonblocking(&self) -> bool {
-        rustix::fs::fcntl_getfl(&self.signal).is_ok_and(|f| f.contains(rustix::fs::OFlags::NONBLOCK))
+        rustix::fs::fcntl_getfl(&self.signal)
+            .is_ok_and(|f| f.contains(rustix::fs::OFlags::NONBLOCK))
     }
 
     /// Sets or clears O_NONBLOCK.
@@ -151,7 +165,13 @@ impl VirtualFd {
         if r.contains(PollFlags::PRI) && !events.contains(PollFlags::PRI) {
             // A pending event shows as POLLIN too (signal socket OOB): do not spin on it.
             let mut p = [PollFd::new(&self.signal, PollFlags::empty())];
-            let _ = poll(&mut p, Some(&rustix::time::Timespec { tv_sec: 0, tv_nsec: 2_000_000 }));
+            let _ = poll(
+                &mut p,
+                Some(&rustix::time::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 2_000_000,
+                }),
+            );
         }
         Ok(())
     }
@@ -169,7 +189,10 @@ impl VirtualFd {
         }
         let arg = &mut arg[..size];
         // EXT_CTRLS: marshal the control array the pointer designates.
-        let ext = matches!(request, VIDIOC_G_EXT_CTRLS | VIDIOC_S_EXT_CTRLS | VIDIOC_TRY_EXT_CTRLS);
+        let ext = matches!(
+            request,
+            VIDIOC_G_EXT_CTRLS | VIDIOC_S_EXT_CTRLS | VIDIOC_TRY_EXT_CTRLS
+        );
         let mut extra = Vec::new();
         let mut ext_ptr = 0u64;
         if ext {
@@ -192,7 +215,9 @@ impl VirtualFd {
         if matches!(request, VIDIOC_QBUF | VIDIOC_PREPARE_BUF) {
             let b: v4l2_buffer = pod_read_unaligned(arg);
             let mem = if b.memory == 0 { self.memory } else { b.memory };
-            if b.type_ == V4L2_BUF_TYPE_VIDEO_OUTPUT && (mem == V4L2_MEMORY_USERPTR || mem == V4L2_MEMORY_DMABUF) {
+            if b.type_ == V4L2_BUF_TYPE_VIDEO_OUTPUT
+                && (mem == V4L2_MEMORY_USERPTR || mem == V4L2_MEMORY_DMABUF)
+            {
                 // SAFETY: forwarded caller contract for the USERPTR address.
                 unsafe { self.stage_output(&b, mem)? };
             }
@@ -220,7 +245,11 @@ impl VirtualFd {
             let blocking_retry = match request {
                 VIDIOC_DQBUF if result == Errno::AGAIN.raw_os_error() => {
                     let t = u32::from_le_bytes(arg[4..8].try_into().expect("4 bytes"));
-                    Some(if t == V4L2_BUF_TYPE_VIDEO_OUTPUT { PollFlags::OUT } else { PollFlags::IN })
+                    Some(if t == V4L2_BUF_TYPE_VIDEO_OUTPUT {
+                        PollFlags::OUT
+                    } else {
+                        PollFlags::IN
+                    })
                 }
                 VIDIOC_DQEVENT if result == Errno::NOENT.raw_os_error() => Some(PollFlags::PRI),
                 _ => None,
@@ -236,7 +265,12 @@ impl VirtualFd {
                 arg.copy_from_slice(&out[..size.min(out.len())]);
                 if ext && !out_extra.is_empty() {
                     // SAFETY: same array we read above; the caller guarantees it is writable.
-                    unsafe { mapping::copy_to_user(ext_ptr as *mut u8, &out_extra[..extra.len().min(out_extra.len())]) };
+                    unsafe {
+                        mapping::copy_to_user(
+                            ext_ptr as *mut u8,
+                            &out_extra[..extra.len().min(out_extra.len())],
+                        )
+                    };
                 }
             }
             if result != 0 {
@@ -252,6 +286,24 @@ impl VirtualFd {
                 }
                 VIDIOC_EXPBUF => {
                     let fd = fd.ok_or(Errno::IO)?;
+                    // The buffer's memory is now the exported block: move our mappings onto it
+                    // so the mmap view and the dmabuf view are the same memory.
+                    if let (Some(index), Some(r)) = (dqbuf_index, block) {
+                        for m in self.maps.iter().filter(|m| m.index == Some(index)) {
+                            let len = m.len.min(r.size as usize);
+                            // SAFETY: a live mapping we created for this buffer; EXPBUF is called
+                            // while the application is not streaming through it concurrently.
+                            unsafe {
+                                mapping::remap_buffer(
+                                    m.addr as *mut u8,
+                                    &fd,
+                                    len,
+                                    m.prot,
+                                    m.backing,
+                                )?
+                            };
+                        }
+                    }
                     let raw = fd.into_raw_fd();
                     arg[16..20].copy_from_slice(&raw.to_le_bytes());
                 }
@@ -278,7 +330,11 @@ impl VirtualFd {
     /// A typed ioctl for requests that carry no pointers (everything except EXT_CTRLS and
     /// USERPTR buffers).
     pub fn xioctl<T: bytemuck::Pod>(&mut self, request: u32, arg: &mut T) -> Result<(), Errno> {
-        if matches!(request, VIDIOC_G_EXT_CTRLS | VIDIOC_S_EXT_CTRLS | VIDIOC_TRY_EXT_CTRLS) || self.memory == V4L2_MEMORY_USERPTR {
+        if matches!(
+            request,
+            VIDIOC_G_EXT_CTRLS | VIDIOC_S_EXT_CTRLS | VIDIOC_TRY_EXT_CTRLS
+        ) || self.memory == V4L2_MEMORY_USERPTR
+        {
             return Err(Errno::INVAL);
         }
         let mut bytes = bytes_of(arg).to_vec();
@@ -298,14 +354,20 @@ impl VirtualFd {
             _ => return Err(Errno::IO),
         };
         let view = self.cache.get(r, fd)?;
-        let n = if b.bytesused == 0 { b.length } else { b.bytesused } as usize;
+        let n = if b.bytesused == 0 {
+            b.length
+        } else {
+            b.bytesused
+        } as usize;
         let n = n.min(view.len());
         if mem == V4L2_MEMORY_USERPTR {
             if b.m_userptr() == 0 {
                 return Err(Errno::INVAL);
             }
             // SAFETY: the caller guarantees the USERPTR range.
-            unsafe { mapping::copy_from_user(&mut view.bytes_mut()[..n], b.m_userptr() as *const u8) };
+            unsafe {
+                mapping::copy_from_user(&mut view.bytes_mut()[..n], b.m_userptr() as *const u8)
+            };
         } else {
             // DMABUF: the application passed an fd; map it and copy.
             let fd = b.m_fd();
@@ -324,19 +386,29 @@ impl VirtualFd {
     ///
     /// # Safety
     /// USERPTR: `b.m.userptr` must be writable for `b.bytesused` bytes.
-    unsafe fn after_dqbuf(&mut self, index: u32, b: &v4l2_buffer, r: BlockRef, fd: OwnedFd) -> Result<(), Errno> {
+    unsafe fn after_dqbuf(
+        &mut self,
+        index: u32,
+        b: &v4l2_buffer,
+        r: BlockRef,
+        fd: OwnedFd,
+    ) -> Result<(), Errno> {
         match b.memory {
             V4L2_MEMORY_MMAP => {
                 for m in self.maps.iter().filter(|m| m.index == Some(index)) {
                     let len = m.len.min(r.size as usize);
                     // SAFETY: `m` is a live mapping we created for this buffer; V4L2 gives the
                     // buffer back to the application only now, so nothing relies on the old pages.
-                    unsafe { mapping::remap_buffer(m.addr as *mut u8, &fd, len, m.prot, m.backing)? };
+                    unsafe {
+                        mapping::remap_buffer(m.addr as *mut u8, &fd, len, m.prot, m.backing)?
+                    };
                 }
             }
             V4L2_MEMORY_USERPTR if b.type_ == V4L2_BUF_TYPE_VIDEO_CAPTURE => {
                 let view = self.cache.get(r, Some(fd))?;
-                let n = (b.bytesused as usize).min(view.len()).min(b.length as usize);
+                let n = (b.bytesused as usize)
+                    .min(view.len())
+                    .min(b.length as usize);
                 // SAFETY: the caller guarantees the USERPTR range.
                 unsafe { mapping::copy_to_user(b.m_userptr() as *mut u8, &view.bytes()[..n]) };
             }
@@ -355,7 +427,13 @@ impl VirtualFd {
     }
 
     /// mmap(2) of a buffer cookie. Returns the address handed to the application.
-    pub fn mmap(&mut self, length: usize, prot: ProtFlags, shared: bool, offset: u64) -> Result<*mut u8, Errno> {
+    pub fn mmap(
+        &mut self,
+        length: usize,
+        prot: ProtFlags,
+        shared: bool,
+        offset: u64,
+    ) -> Result<*mut u8, Errno> {
         let (resp, fd) = self.call(&Request::Mmap {
             offset,
             length: length as u64,
@@ -364,11 +442,20 @@ impl VirtualFd {
             shared,
         })?;
         let (handle, index, private) = match resp {
-            Response::Mapped { handle, index, private, .. } => (handle, index, private),
+            Response::Mapped {
+                handle,
+                index,
+                private,
+                ..
+            } => (handle, index, private),
             Response::Error { errno, .. } => return Err(Errno::from_raw_os_error(errno)),
             _ => return Err(Errno::IO),
         };
-        let backing = if private { Backing::Private } else { Backing::Shared };
+        let backing = if private {
+            Backing::Private
+        } else {
+            Backing::Shared
+        };
         let addr = match &fd {
             Some(fd) => mapping::map_buffer(Some(fd as &dyn AsFd), length, prot, backing),
             None => mapping::map_buffer(None, length, prot, backing),
@@ -392,23 +479,32 @@ impl VirtualFd {
     }
 
     /// Whether `addr` starts a mapping made by [`VirtualFd::mmap`].
-    pub fn owns_mapping(&self, addr: *mut u8) -> bool {
-        self.maps.iter().any(|m| m.addr == addr as usize)
+    pub fn owns_mapping(&self, addr: usize) -> bool {
+        self.maps.iter().any(|m| m.addr == addr)
     }
 
-    /// munmap(2) of a mapping made by [`VirtualFd::mmap`].
-    pub fn munmap(&mut self, addr: *mut u8, len: usize) -> Result<(), Errno> {
-        let pos = self.maps.iter().position(|m| m.addr == addr as usize).ok_or(Errno::INVAL)?;
+    /// munmap(2) of a mapping made by [`VirtualFd::mmap`], by address. EINVAL when `addr`
+    /// does not start one of this fd's mappings (the caller then passes munmap through).
+    pub fn munmap(&mut self, addr: usize, len: usize) -> Result<(), Errno> {
+        let pos = self
+            .maps
+            .iter()
+            .position(|m| m.addr == addr)
+            .ok_or(Errno::INVAL)?;
         let m = self.maps.remove(pos);
-        // SAFETY: the application unmaps its own mapping (munmap contract).
-        unsafe { mapping::unmap_buffer(addr, len.max(m.len))? };
+        // SAFETY: `m` is a mapping this crate created for the application, which is unmapping
+        // it (munmap contract: it will not touch the range again).
+        unsafe { mapping::unmap_buffer(m.addr as *mut u8, len.max(m.len))? };
         let _ = self.call(&Request::Munmap { handle: m.handle });
         Ok(())
     }
 
     /// The application's view of buffer `index` (first mapping), for the Rust API.
     pub(crate) fn buffer_ptr(&self, index: u32) -> Option<(*mut u8, usize)> {
-        self.maps.iter().find(|m| m.index == Some(index)).map(|m| (m.addr as *mut u8, m.len))
+        self.maps
+            .iter()
+            .find(|m| m.index == Some(index))
+            .map(|m| (m.addr as *mut u8, m.len))
     }
 
     /// read(2): at most one frame (K3); blocks unless non-blocking (K4).
@@ -421,14 +517,20 @@ impl VirtualFd {
                 count: buf.len().min(u32::MAX as usize) as u32,
             })?;
             match resp {
-                Response::ReadChunk { block: Some(r), offset, len } => {
+                Response::ReadChunk {
+                    block: Some(r),
+                    offset,
+                    len,
+                } => {
                     let view = self.cache.get(r, fd)?;
                     let (o, n) = (offset as usize, len as usize);
                     buf[..n].copy_from_slice(&view.bytes()[o..o + n]);
                     return Ok(n);
                 }
                 Response::ReadChunk { .. } => return Ok(0),
-                Response::Error { errno, .. } if errno == Errno::AGAIN.raw_os_error() && !self.nonblocking() => {
+                Response::Error { errno, .. }
+                    if errno == Errno::AGAIN.raw_os_error() && !self.nonblocking() =>
+                {
                     self.wait(PollFlags::IN)?;
                 }
                 Response::Error { errno, .. } => return Err(Errno::from_raw_os_error(errno)),

@@ -28,7 +28,10 @@ fn frames_flow_from_producer_to_consumer_in_order() {
             let f = c.next_frame().unwrap();
             let d = f.data();
             let n = u64::from_le_bytes(d[..8].try_into().unwrap());
-            assert!(d[8..].iter().all(|b| *b == (n as u8).wrapping_mul(7)), "frame {n} intact");
+            assert!(
+                d[8..].iter().all(|b| *b == (n as u8).wrapping_mul(7)),
+                "frame {n} intact"
+            );
             got.push(n);
         }
         got

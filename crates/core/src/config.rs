@@ -34,8 +34,9 @@ pub struct DeviceConfig {
     pub label: String,
     /// The N in `platform:v4l2loopback-NNN` and in `/dev/videoN`.
     pub number: u32,
-    /// Largest buffer count a queue may be granted (1..=32). Default 8 (row 9 of
-    /// reference/v4l2loopback.md §6: PipeWire asks for up to 16; requests above are clamped).
+    /// Largest buffer count a queue may be granted (1..=32). Default 16 (row 9 of
+    /// reference/v4l2loopback.md §6: PipeWire asks for 16). Memory is only allocated for
+    /// buffers that are used, so a high limit costs nothing.
     pub max_buffers: u32,
     /// Most simultaneous openers; the next open() gets EBUSY (v4l2loopback `max_openers`).
     pub max_openers: u32,
@@ -64,7 +65,7 @@ impl Default for DeviceConfig {
         DeviceConfig {
             label: "loopcam".to_string(),
             number: 0,
-            max_buffers: 8,
+            max_buffers: 16,
             // B1: v4l2-compliance opens the node 100 times ("no artificial limit").
             max_openers: 1024,
             exclusive_caps: false,

@@ -25,7 +25,8 @@ pub enum Outcome {
     Done,
     /// DQBUF: remap (MMAP) or copy out (USERPTR/DMABUF) the buffer's memory.
     Dqbuf(DqbufOut),
-    /// EXPBUF: create an fd for the block and store it at [`EXPBUF_FD_OFFSET`].
+    /// EXPBUF: create an fd for the block, store it at [`EXPBUF_FD_OFFSET`], and remap the
+    /// client's mappings of the buffer onto the block.
     Expbuf(ExpbufOut),
 }
 

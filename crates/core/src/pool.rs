@@ -32,6 +32,13 @@ pub enum MemEffect {
     /// `id` is no longer referenced by core; existing client mappings may outlive it (F14
     /// orphaning), but core will never hand it out again.
     Free { id: BlockId },
+    /// Copy the first `len` bytes of `from` into `to` (both live). Only exported buffers
+    /// (EXPBUF) cost a copy: their memory is pinned to the buffer for the life of the fd.
+    Copy {
+        from: BlockId,
+        to: BlockId,
+        len: u64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -117,6 +124,11 @@ impl Pool {
                 self.destroy(id);
             }
         }
+    }
+
+    /// Schedules a host-side copy between two live blocks.
+    pub fn copy(&mut self, from: BlockId, to: BlockId, len: u64) {
+        self.effects.push(MemEffect::Copy { from, to, len });
     }
 
     /// Frees every cached block whose size is not `keep_size` (called on format changes).

@@ -147,6 +147,9 @@ pub struct Buffer {
     pub error: bool,
     /// Number of live mmaps (F16 MAPPED).
     pub maps: u32,
+    /// EXPBUF was called: `block` is pinned to this buffer (an fd refers to it), frames are
+    /// copied into it (capture) or out of it (output) instead of swapping memory.
+    pub exported: bool,
 }
 
 impl Buffer {
@@ -167,6 +170,7 @@ impl Buffer {
             user_length: 0,
             error: false,
             maps: 0,
+            exported: false,
         }
     }
 }

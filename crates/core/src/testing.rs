@@ -84,6 +84,11 @@ impl Harness {
                 MemEffect::Free { id } => {
                     self.mem.remove(&id);
                 }
+                MemEffect::Copy { from, to, len } => {
+                    let src = self.mem[&from][..len as usize].to_vec();
+                    self.mem.get_mut(&to).expect("copy target")[..len as usize]
+                        .copy_from_slice(&src);
+                }
             }
         }
     }
@@ -118,10 +123,16 @@ impl Harness {
         let r = dispatch(&mut self.dev, id, req, &mut bytes, &mut [], self.now);
         *arg = bytemuck::pod_read_unaligned(&bytes);
         self.sync();
-        if let Ok(Outcome::Dqbuf(out)) = r {
-            if let Some(b) = out.block {
-                self.mapped.insert((id, out.index), b);
+        match r {
+            Ok(Outcome::Dqbuf(out)) => {
+                if let Some(b) = out.block {
+                    self.mapped.insert((id, out.index), b);
+                }
             }
+            Ok(Outcome::Expbuf(out)) => {
+                self.mapped.insert((id, out.index), out.block);
+            }
+            _ => {}
         }
         r
     }

@@ -87,7 +87,11 @@ impl World {
         match *op {
             Op::Open => {
                 if self.openers.len() < 6 {
-                    let mode = if self.openers.len() % 3 == 2 { OpenMode::WRONLY } else { OpenMode::RDWR };
+                    let mode = if self.openers.len() % 3 == 2 {
+                        OpenMode::WRONLY
+                    } else {
+                        OpenMode::RDWR
+                    };
                     self.openers.push(h.open_as(Node::Combined, mode).unwrap());
                 }
             }
@@ -100,7 +104,11 @@ impl World {
             }
             Op::SFmt(k, out, s) => {
                 if let Some(id) = pick(&self.openers, k) {
-                    let (w, hh, f) = [(64, 48, V4L2_PIX_FMT_YUYV), (32, 16, V4L2_PIX_FMT_NV12), (40, 30, V4L2_PIX_FMT_MJPEG)][s as usize];
+                    let (w, hh, f) = [
+                        (64, 48, V4L2_PIX_FMT_YUYV),
+                        (32, 16, V4L2_PIX_FMT_NV12),
+                        (40, 30, V4L2_PIX_FMT_MJPEG),
+                    ][s as usize];
                     let _ = h.s_fmt(id, dir(out), w, hh, f);
                 }
             }
@@ -129,7 +137,9 @@ impl World {
                 if let Some(id) = pick(&self.openers, k) {
                     if let Ok(b) = h.dqbuf(id, dir(out)) {
                         if !out && b.flags & V4L2_BUF_FLAG_ERROR == 0 {
-                            let data = h.view(id, b.index, b.bytesused as usize).unwrap_or_default();
+                            let data = h
+                                .view(id, b.index, b.bytesused as usize)
+                                .unwrap_or_default();
                             self.held.insert((id, b.index), data);
                         }
                     }
@@ -147,8 +157,11 @@ impl World {
             }
             Op::Produce(k, i) => {
                 if let Some(id) = pick(&self.openers, k) {
-                    if h.querybuf(id, Dir::Output, i).is_ok_and(|b| b.flags & (V4L2_BUF_FLAG_QUEUED | V4L2_BUF_FLAG_DONE) == 0)
-                        && h.dev.opener_queue(id).is_some_and(|(d, io, _)| d == Dir::Output && io == Io::Streaming)
+                    if h.querybuf(id, Dir::Output, i)
+                        .is_ok_and(|b| b.flags & (V4L2_BUF_FLAG_QUEUED | V4L2_BUF_FLAG_DONE) == 0)
+                        && h.dev
+                            .opener_queue(id)
+                            .is_some_and(|(d, io, _)| d == Dir::Output && io == Io::Streaming)
                     {
                         self.frame += 1;
                         let _ = h.produce(id, i, self.frame);
@@ -169,13 +182,26 @@ impl World {
             }
             Op::Poll(k, e) => {
                 if let Some(id) = pick(&self.openers, k) {
-                    let ev = [POLLIN, POLLOUT, POLLPRI, POLLIN | POLLPRI, POLLOUT | POLLPRI, 0, POLLIN | POLLOUT, 0x40][e as usize];
+                    let ev = [
+                        POLLIN,
+                        POLLOUT,
+                        POLLPRI,
+                        POLLIN | POLLPRI,
+                        POLLOUT | POLLPRI,
+                        0,
+                        POLLIN | POLLOUT,
+                        0x40,
+                    ][e as usize];
                     let _ = h.poll(id, ev);
                 }
             }
             Op::Subscribe(k, t) => {
                 if let Some(id) = pick(&self.openers, k) {
-                    let ty = [V4L2_EVENT_SOURCE_CHANGE, V4L2_EVENT_EOS, loopcam_core::events::EVENT_PRI_CLIENT_USAGE][t as usize];
+                    let ty = [
+                        V4L2_EVENT_SOURCE_CHANGE,
+                        V4L2_EVENT_EOS,
+                        loopcam_core::events::EVENT_PRI_CLIENT_USAGE,
+                    ][t as usize];
                     let _ = h.subscribe(id, ty, 0, V4L2_EVENT_SUB_FL_SEND_INITIAL);
                 }
             }
@@ -186,8 +212,15 @@ impl World {
             }
             Op::Ctrl(c, v) => {
                 if let Some(id) = self.openers.first().copied() {
-                    let cid = [loopcam_core::controls::CID_SUSTAIN_FRAMERATE, loopcam_core::controls::CID_TIMEOUT, loopcam_core::controls::CID_KEEP_FORMAT][c as usize];
-                    let mut ctl = v4l2_control { id: cid, value: if c == 1 { v } else { v & 1 } };
+                    let cid = [
+                        loopcam_core::controls::CID_SUSTAIN_FRAMERATE,
+                        loopcam_core::controls::CID_TIMEOUT,
+                        loopcam_core::controls::CID_KEEP_FORMAT,
+                    ][c as usize];
+                    let mut ctl = v4l2_control {
+                        id: cid,
+                        value: if c == 1 { v } else { v & 1 },
+                    };
                     let _ = h.ioctl(id, VIDIOC_S_CTRL, &mut ctl);
                 }
             }
@@ -201,7 +234,13 @@ impl World {
         // A held frame never changes (no tearing).
         for ((id, index), data) in &self.held {
             let now = h.view(*id, *index, data.len()).unwrap_or_default();
-            prop_assert_eq!(&now, data, "held frame of opener {} buffer {} changed", id, index);
+            prop_assert_eq!(
+                &now,
+                data,
+                "held frame of opener {} buffer {} changed",
+                id,
+                index
+            );
         }
         // Poll readiness equals "the next dequeue would succeed".
         for &id in &self.openers {
@@ -210,19 +249,34 @@ impl World {
                 let mut probe = h.dev.clone();
                 let ok = match (d, io) {
                     (_, Io::Streaming) => {
-                        let mut b = v4l2_buffer { type_: d.buf_type(), ..Default::default() };
+                        let mut b = v4l2_buffer {
+                            type_: d.buf_type(),
+                            ..Default::default()
+                        };
                         probe.dqbuf(id, &mut b).is_ok()
                     }
                     (Dir::Capture, Io::File) => probe.read(id, 1, h.now).is_ok(),
                     (Dir::Output, Io::File) => probe.prepare_write(id, h.now).is_ok(),
                 };
                 let bit = if d == Dir::Capture { POLLIN } else { POLLOUT };
-                prop_assert_eq!(rev & bit != 0, ok, "opener {} readiness {:#x} vs dequeue {}", id, rev, ok);
+                prop_assert_eq!(
+                    rev & bit != 0,
+                    ok,
+                    "opener {} readiness {:#x} vs dequeue {}",
+                    id,
+                    rev,
+                    ok
+                );
             }
             let mut probe = h.dev.clone();
             let mut ev = v4l2_event::default();
             let pri = h.dev.clone().poll(id, POLLPRI, h.now) & POLLPRI != 0;
-            prop_assert_eq!(pri, probe.dqevent(id, &mut ev).is_ok(), "POLLPRI vs DQEVENT of {}", id);
+            prop_assert_eq!(
+                pri,
+                probe.dqevent(id, &mut ev).is_ok(),
+                "POLLPRI vs DQEVENT of {}",
+                id
+            );
         }
         Ok(())
     }

@@ -9,16 +9,22 @@
 //! scripted scenario and on random operation sequences — is that an opener whose poll result
 //! changed is always named.
 //!
-//! Rule ids not tested here, and why:
-//! * I1 "priority too low" is tested; I6 uses the priority refusal as its injected failure.
-//! * J2/J3 "the device takes a reference / never writes outside [userptr, userptr+length)":
+//! Rule ids (or halves of them) not tested here, and why:
+//! * J2/J3 "the device holds a reference / never writes outside [userptr, userptr+length)":
 //!   importing a dmabuf and copying to user memory are the client's job (DESIGN §3.4); core only
-//!   records fd/pointer and length, which is tested.
+//!   records the fd/pointer and length and keeps bytesused ≤ length, which is tested.
+//! * J1 with zero-copy remapping: an exported buffer's memory is pinned to it; frames are
+//!   copied into it (capture) or out of it (output), tested by the two `j1_exported_*` tests.
+//! * K1 "no READWRITE → EINVAL": every loopcam node advertises READWRITE; the EINVAL half is
+//!   tested on split-layout nodes that lack the direction.
 //! * K4 "signal before any data → EINTR": signals are host-side.
-//! * L10 (poll() return value and generic errno) and L11 (select() timing against
-//!   v4l2-compliance's MMAP select/epoll tests): syscall-level behaviour of the host's real fd.
+//! * L5 "re-armed by CREATE_BUFS": not followed. Appending buffers to a streaming capture queue
+//!   keeps its readiness (DESIGN §3.7: POLLIN exactly when DQBUF would succeed); REQBUFS and
+//!   STREAMOFF re-arm it and are tested.
 //! * L8 (last-buffer shortcut): loopcam never sets LAST (H26), so the test only checks that no
 //!   spurious POLLIN appears once the producer stops.
+//! * L10 (poll() return value, generic errno) and L11 (select() timing under v4l2-compliance's
+//!   MMAP select/epoll tests): syscall-level behaviour of the host's real fd.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -639,8 +645,6 @@ fn j1_expbuf_of_capture_buffers_keeps_the_books_balanced() {
 }
 
 #[test]
-#[ignore = "core gap: zero-copy remapping vs. EXPBUF (see the report); an exported capture \
-            buffer keeps pointing at the memory it had at export time"]
 fn j1_exported_capture_buffer_sees_later_frames() {
     // GStreamer v4l2src io-mode=dmabuf exports each capture buffer once and then reads every
     // frame through the dmabuf fd. The fd's memory must therefore hold whatever frame the
@@ -666,8 +670,6 @@ fn j1_exported_capture_buffer_sees_later_frames() {
 }
 
 #[test]
-#[ignore = "core gap: zero-copy remapping vs. EXPBUF (see the report); the producer's exported \
-            block is published to consumers and still writable through the dmabuf fd"]
 fn j1_exported_output_buffer_never_tears_a_published_frame() {
     let mut h = Harness::default_device();
     let p = h.producer(W, HT, V4L2_PIX_FMT_YUYV, 2);

@@ -70,5 +70,11 @@ impl ConfigFile {
 /// Reads and parses a configuration file; the error is one line naming the file.
 pub fn load_config(path: &Path) -> Result<ConfigFile, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.to_string().lines().next().unwrap_or("invalid TOML")))
+    toml::from_str(&text).map_err(|e| {
+        format!(
+            "{}: {}",
+            path.display(),
+            e.to_string().lines().next().unwrap_or("invalid TOML")
+        )
+    })
 }

@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 
 pub use config::{load_config, ConfigFile};
 pub use nodes::NodeDir;
-use rustix::net::{bind, listen, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+use rustix::net::{
+    bind, listen, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType,
+};
 pub use server::now_ns;
 use server::Server;
 use tracing::info;
@@ -108,17 +110,27 @@ impl Daemon {
             }
             let _ = std::fs::remove_file(path);
         }
-        let sock = socket_with(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK, None)?;
+        let sock = socket_with(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+            None,
+        )?;
         let addr = SocketAddrUnix::new(path.as_path()).map_err(|e| listen_err(e.to_string()))?;
         bind(&sock, &addr).map_err(|e| listen_err(e.to_string()))?;
-        rustix::fs::chmod(path.as_path(), rustix::fs::Mode::from_bits_truncate(0o660)).map_err(|e| listen_err(e.to_string()))?;
+        rustix::fs::chmod(path.as_path(), rustix::fs::Mode::from_bits_truncate(0o660))
+            .map_err(|e| listen_err(e.to_string()))?;
         listen(&sock, 128)?;
-        let (stop_r, stop_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK)?;
+        let (stop_r, stop_w) = rustix::pipe::pipe_with(
+            rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
+        )?;
         let mut registry = registry::Registry::new(opts.node_dir.clone());
         if let Some(cfg) = &opts.config {
             let file = load_config(cfg).map_err(DaemonError::Config)?;
             for spec in file.specs().map_err(DaemonError::Config)? {
-                registry.add(spec, now_ns()).map_err(|e| DaemonError::Config(format!("{}: {e}", cfg.display())))?;
+                registry
+                    .add(spec, now_ns())
+                    .map_err(|e| DaemonError::Config(format!("{}: {e}", cfg.display())))?;
             }
         }
         let server = Server::new(sock, stop_r, registry, path.clone())?;
@@ -160,7 +172,12 @@ impl Daemon {
 }
 
 fn seqpacket_alive(path: &Path) -> bool {
-    let Ok(s) = socket_with(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None) else {
+    let Ok(s) = socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    ) else {
         return false;
     };
     let Ok(addr) = SocketAddrUnix::new(path) else {

@@ -37,6 +37,27 @@ impl Memfd {
     }
 }
 
+/// Copies the first `len` bytes of `src` into `dst` inside the kernel (copy_file_range): the
+/// daemon never maps frame memory.
+pub fn copy(src: &Memfd, dst: &Memfd, len: u64) -> rustix::io::Result<()> {
+    let (mut off_in, mut off_out) = (0u64, 0u64);
+    let len = len.min(src.size).min(dst.size);
+    while off_in < len {
+        let want = (len - off_in) as usize;
+        let n = rustix::fs::copy_file_range(
+            &src.fd,
+            Some(&mut off_in),
+            &dst.fd,
+            Some(&mut off_out),
+            want,
+        )?;
+        if n == 0 {
+            return Err(rustix::io::Errno::IO);
+        }
+    }
+    Ok(())
+}
+
 impl AsFd for Memfd {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()

@@ -75,8 +75,17 @@ pub fn create(dir: &NodeDir, name: &str, mode: u32) -> std::io::Result<PathBuf> 
     let path = dir.path(name);
     match dir {
         NodeDir::Dev => {
-            let minor = (0..256).map(|k| (name_number(name) + k) % 256).find(|m| !minor_in_use(*m)).unwrap_or(255);
-            mknodat(CWD, &path, FileType::CharacterDevice, Mode::from_bits_truncate(mode), makedev(VIDEO_MAJOR, minor))?;
+            let minor = (0..256)
+                .map(|k| (name_number(name) + k) % 256)
+                .find(|m| !minor_in_use(*m))
+                .unwrap_or(255);
+            mknodat(
+                CWD,
+                &path,
+                FileType::CharacterDevice,
+                Mode::from_bits_truncate(mode),
+                makedev(VIDEO_MAJOR, minor),
+            )?;
             // mknod is subject to the umask; set the mode exactly.
             rustix::fs::chmod(&path, Mode::from_bits_truncate(mode))?;
         }

@@ -81,15 +81,30 @@ impl DeviceEntry {
                 MemEffect::Free { id } => {
                     self.blocks.remove(&id);
                 }
+                MemEffect::Copy { from, to, len } => {
+                    if let (Some(src), Some(dst)) = (self.blocks.get(&from), self.blocks.get(&to)) {
+                        if let Err(err) = crate::memory::copy(src, dst, len) {
+                            result = Err(err);
+                        }
+                    }
+                }
             }
         }
         result
     }
 
     /// Stores a timeout image (RGB24) and renders it in the current format.
-    pub fn set_timeout_rgb(&mut self, width: u32, height: u32, rgb: Vec<u8>, now: u64) -> Result<(), RegistryError> {
+    pub fn set_timeout_rgb(
+        &mut self,
+        width: u32,
+        height: u32,
+        rgb: Vec<u8>,
+        now: u64,
+    ) -> Result<(), RegistryError> {
         if rgb.len() != width as usize * height as usize * 3 || width == 0 || height == 0 {
-            return Err(RegistryError::Invalid("image data does not match its size".into()));
+            return Err(RegistryError::Invalid(
+                "image data does not match its size".into(),
+            ));
         }
         self.timeout_rgb = Some((width, height, rgb));
         self.render_timeout_image(now)
@@ -103,7 +118,8 @@ impl DeviceEntry {
         let gen = self.dev.format_generation();
         self.timeout_gen = gen;
         let f = self.dev.format();
-        let l = loopcam_media::layout(f.pixelformat, f.width, f.height).map_err(|e| RegistryError::Invalid(e.to_string()))?;
+        let l = loopcam_media::layout(f.pixelformat, f.width, f.height)
+            .map_err(|e| RegistryError::Invalid(e.to_string()))?;
         if l.is_compressed() {
             return Err(RegistryError::Invalid(format!(
                 "a timeout image needs a raw format; the device uses {}",
@@ -117,12 +133,23 @@ impl DeviceEntry {
         };
         let img = loopcam_media::fit(&img, f.width, f.height);
         let mut frame = vec![0u8; l.sizeimage];
-        loopcam_media::rgb_to_frame(&img, &l, &mut frame).map_err(|e| RegistryError::Invalid(e.to_string()))?;
-        let block = self.dev.alloc_block(frame.len() as u64).map_err(|e| RegistryError::Io(format!("no memory for the timeout image: {e}")))?;
-        self.sync_memory().map_err(|e| RegistryError::Io(e.to_string()))?;
-        let m = self.blocks.get(&block).ok_or_else(|| RegistryError::Io("timeout image memory missing".into()))?;
-        m.write_at(0, &frame).map_err(|e| RegistryError::Io(e.to_string()))?;
-        self.dev.set_timeout_image(block, frame.len() as u32).map_err(|e| RegistryError::Io(e.to_string()))?;
+        loopcam_media::rgb_to_frame(&img, &l, &mut frame)
+            .map_err(|e| RegistryError::Invalid(e.to_string()))?;
+        let block = self
+            .dev
+            .alloc_block(frame.len() as u64)
+            .map_err(|e| RegistryError::Io(format!("no memory for the timeout image: {e}")))?;
+        self.sync_memory()
+            .map_err(|e| RegistryError::Io(e.to_string()))?;
+        let m = self
+            .blocks
+            .get(&block)
+            .ok_or_else(|| RegistryError::Io("timeout image memory missing".into()))?;
+        m.write_at(0, &frame)
+            .map_err(|e| RegistryError::Io(e.to_string()))?;
+        self.dev
+            .set_timeout_image(block, frame.len() as u32)
+            .map_err(|e| RegistryError::Io(e.to_string()))?;
         Ok(())
     }
 
@@ -142,7 +169,11 @@ impl DeviceEntry {
         DeviceInfo {
             number: self.number,
             label: cfg.label.clone(),
-            nodes: self.nodes.iter().map(|n| n.path.display().to_string()).collect(),
+            nodes: self
+                .nodes
+                .iter()
+                .map(|n| n.path.display().to_string())
+                .collect(),
             fourcc: fourcc_str(s.format.pixelformat),
             width: s.format.width,
             height: s.format.height,
@@ -170,7 +201,8 @@ impl DeviceEntry {
 /// `/dev/videoN` for a node that lives elsewhere (unprivileged mode).
 fn dev_alias(path: &Path) -> Option<PathBuf> {
     let name = path.file_name()?.to_str()?;
-    name.starts_with("video").then(|| Path::new("/dev").join(name))
+    name.starts_with("video")
+        .then(|| Path::new("/dev").join(name))
 }
 
 /// All devices.
@@ -191,19 +223,26 @@ impl Registry {
     }
 
     fn free_number(&self, from: u32) -> u32 {
-        (from..).find(|n| !self.devices.contains_key(n) && !nodes::number_taken(&self.node_dir, *n)).expect("a free number")
+        (from..)
+            .find(|n| !self.devices.contains_key(n) && !nodes::number_taken(&self.node_dir, *n))
+            .expect("a free number")
     }
 
     /// Creates a device from a spec (the `loopcam add` semantics).
     pub fn add(&mut self, spec: DeviceSpec, now: u64) -> Result<u32, RegistryError> {
         let fixed_caps = match &spec.caps {
-            Some(c) => Some(c.parse::<FixedCaps>().map_err(|e| RegistryError::Invalid(format!("invalid caps '{c}': {e}")))?),
+            Some(c) => Some(
+                c.parse::<FixedCaps>()
+                    .map_err(|e| RegistryError::Invalid(format!("invalid caps '{c}': {e}")))?,
+            ),
             None => None,
         };
         let number = match spec.number {
             Some(n) => {
                 if self.devices.contains_key(&n) || nodes::number_taken(&self.node_dir, n) {
-                    return Err(RegistryError::Exists(format!("/dev/video{n} already exists")));
+                    return Err(RegistryError::Exists(format!(
+                        "/dev/video{n} already exists"
+                    )));
                 }
                 n
             }
@@ -211,9 +250,16 @@ impl Registry {
         };
         let mut cfg = DeviceConfig {
             number,
-            label: spec.label.clone().unwrap_or_else(|| format!("loopcam {number}")),
+            label: spec
+                .label
+                .clone()
+                .unwrap_or_else(|| format!("loopcam {number}")),
             exclusive_caps: spec.exclusive_caps,
-            layout: if spec.split { NodeLayout::Split } else { NodeLayout::Single },
+            layout: if spec.split {
+                NodeLayout::Split
+            } else {
+                NodeLayout::Single
+            },
             fixed_caps,
             sustain_framerate: spec.sustain_framerate,
             timeout_ms: spec.timeout_ms.unwrap_or(0),
@@ -227,7 +273,14 @@ impl Registry {
             cfg.max_openers = o;
         }
         let dev = Device::new(cfg, now).map_err(RegistryError::Invalid)?;
-        let mut names = vec![(format!("video{number}"), if spec.split { Node::Output } else { Node::Combined })];
+        let mut names = vec![(
+            format!("video{number}"),
+            if spec.split {
+                Node::Output
+            } else {
+                Node::Combined
+            },
+        )];
         if spec.split {
             let second = self.free_number(number + 1);
             names.push((format!("video{second}"), Node::Capture));
@@ -240,7 +293,10 @@ impl Registry {
                     for n in &made {
                         nodes::remove(&n.path);
                     }
-                    return Err(RegistryError::Io(format!("cannot create {}: {e}", self.node_dir.path(&name).display())));
+                    return Err(RegistryError::Io(format!(
+                        "cannot create {}: {e}",
+                        self.node_dir.path(&name).display()
+                    )));
                 }
             }
         }

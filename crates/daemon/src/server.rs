@@ -33,7 +33,11 @@ enum Role {
     /// Management connection.
     Mgmt,
     /// An open file description of a device.
-    Opener { dev: u32, id: OpenerId, signal: Signal },
+    Opener {
+        dev: u32,
+        id: OpenerId,
+        signal: Signal,
+    },
 }
 
 struct Conn {
@@ -77,10 +81,25 @@ pub struct Server {
 }
 
 impl Server {
-    pub(crate) fn new(listener: OwnedFd, stop: OwnedFd, registry: Registry, socket_path: PathBuf) -> rustix::io::Result<Server> {
+    pub(crate) fn new(
+        listener: OwnedFd,
+        stop: OwnedFd,
+        registry: Registry,
+        socket_path: PathBuf,
+    ) -> rustix::io::Result<Server> {
         let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
-        epoll::add(&ep, &listener, epoll::EventData::new_u64(KEY_LISTENER), epoll::EventFlags::IN)?;
-        epoll::add(&ep, &stop, epoll::EventData::new_u64(KEY_STOP), epoll::EventFlags::IN)?;
+        epoll::add(
+            &ep,
+            &listener,
+            epoll::EventData::new_u64(KEY_LISTENER),
+            epoll::EventFlags::IN,
+        )?;
+        epoll::add(
+            &ep,
+            &stop,
+            epoll::EventData::new_u64(KEY_STOP),
+            epoll::EventFlags::IN,
+        )?;
         Ok(Server {
             epoll: ep,
             listener,
@@ -99,7 +118,11 @@ impl Server {
         loop {
             let timeout = self.next_timeout();
             events.clear();
-            match epoll::wait(&self.epoll, rustix::buffer::spare_capacity(&mut events), timeout.as_ref()) {
+            match epoll::wait(
+                &self.epoll,
+                rustix::buffer::spare_capacity(&mut events),
+                timeout.as_ref(),
+            ) {
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(e),
@@ -121,7 +144,12 @@ impl Server {
 
     fn next_timeout(&self) -> Option<rustix::time::Timespec> {
         let now = now_ns();
-        let next = self.registry.devices.values().filter_map(|d| d.dev.next_deadline()).min()?;
+        let next = self
+            .registry
+            .devices
+            .values()
+            .filter_map(|d| d.dev.next_deadline())
+            .min()?;
         let d = next.saturating_sub(now);
         Some(rustix::time::Timespec {
             tv_sec: (d / 1_000_000_000) as i64,
@@ -149,17 +177,36 @@ impl Server {
 
     fn accept(&mut self) {
         loop {
-            match rustix::net::accept_with(&self.listener, rustix::net::SocketFlags::CLOEXEC | rustix::net::SocketFlags::NONBLOCK) {
+            match rustix::net::accept_with(
+                &self.listener,
+                rustix::net::SocketFlags::CLOEXEC | rustix::net::SocketFlags::NONBLOCK,
+            ) {
                 Ok(sock) => {
                     let peer = rustix::net::sockopt::socket_peercred(&sock).ok();
                     let key = self.next_key;
                     self.next_key += 1;
-                    if let Err(e) = epoll::add(&self.epoll, &sock, epoll::EventData::new_u64(key), epoll::EventFlags::IN | epoll::EventFlags::RDHUP) {
+                    if let Err(e) = epoll::add(
+                        &self.epoll,
+                        &sock,
+                        epoll::EventData::new_u64(key),
+                        epoll::EventFlags::IN | epoll::EventFlags::RDHUP,
+                    ) {
                         warn!("epoll add failed: {e}");
                         continue;
                     }
-                    debug!(key, pid = peer.map(|p| p.pid.as_raw_nonzero().get()), "client connected");
-                    self.conns.insert(key, Conn { sock, peer, role: Role::New });
+                    debug!(
+                        key,
+                        pid = peer.map(|p| p.pid.as_raw_nonzero().get()),
+                        "client connected"
+                    );
+                    self.conns.insert(
+                        key,
+                        Conn {
+                            sock,
+                            peer,
+                            role: Role::New,
+                        },
+                    );
                 }
                 Err(rustix::io::Errno::AGAIN) => return,
                 Err(rustix::io::Errno::INTR) => continue,
@@ -188,7 +235,14 @@ impl Server {
                             let msg = e.to_string();
                             warn!(key, "protocol error: {msg}");
                             if let Some(c) = self.conns.get(&key) {
-                                let _ = send(&c.sock, &Response::Error { errno: Errno::EPROTO.0, message: msg }, &[]);
+                                let _ = send(
+                                    &c.sock,
+                                    &Response::Error {
+                                        errno: Errno::EPROTO.0,
+                                        message: msg,
+                                    },
+                                    &[],
+                                );
                             }
                             self.drop_conn(key);
                             return;
@@ -205,7 +259,9 @@ impl Server {
                     }
                 }
                 Ok(None) => {
-                    if flags.intersects(epoll::EventFlags::HUP | epoll::EventFlags::RDHUP | epoll::EventFlags::ERR) {
+                    if flags.intersects(
+                        epoll::EventFlags::HUP | epoll::EventFlags::RDHUP | epoll::EventFlags::ERR,
+                    ) {
                         self.drop_conn(key);
                     }
                     return;
@@ -217,7 +273,14 @@ impl Server {
                 Err(ProtoError::Malformed(m)) => {
                     warn!(key, "protocol error: {m}");
                     if let Some(c) = self.conns.get(&key) {
-                        let _ = send(&c.sock, &Response::Error { errno: Errno::EPROTO.0, message: m }, &[]);
+                        let _ = send(
+                            &c.sock,
+                            &Response::Error {
+                                errno: Errno::EPROTO.0,
+                                message: m,
+                            },
+                            &[],
+                        );
                     }
                     self.drop_conn(key);
                     return;
@@ -257,7 +320,12 @@ impl Server {
         }
         let woken: BTreeSet<OpenerId> = d.dev.take_wakeups().into_iter().collect();
         for (key, conn) in self.conns.iter_mut() {
-            if let Role::Opener { dev: cd, id, signal } = &mut conn.role {
+            if let Role::Opener {
+                dev: cd,
+                id,
+                signal,
+            } = &mut conn.role
+            {
                 if *cd != dev {
                     continue;
                 }
@@ -284,7 +352,9 @@ impl Server {
                         c.role = Role::Mgmt;
                     }
                 }
-                Reply::ok(Response::Hello { version: PROTOCOL_VERSION })
+                Reply::ok(Response::Hello {
+                    version: PROTOCOL_VERSION,
+                })
             }
             Request::AddDevice(spec) => match self.registry.add(spec, now_ns()) {
                 Ok(n) => {
@@ -315,7 +385,9 @@ impl Server {
                 }
                 Err(e) => reg_err(e),
             },
-            Request::ListDevices => Reply::ok(Response::Devices(self.registry.devices.values().map(|d| d.info()).collect())),
+            Request::ListDevices => Reply::ok(Response::Devices(
+                self.registry.devices.values().map(|d| d.info()).collect(),
+            )),
             Request::QueryDevice { device } => match self.registry.find(&device) {
                 Ok(n) => Reply::ok(Response::Device(self.registry.devices[&n].info())),
                 Err(e) => reg_err(e),
@@ -327,7 +399,9 @@ impl Server {
                 };
                 let c = match caps.parse::<loopcam_core::format::FixedCaps>() {
                     Ok(c) => c,
-                    Err(e) => return Reply::err(Errno::EINVAL.0, format!("invalid caps '{caps}': {e}")),
+                    Err(e) => {
+                        return Reply::err(Errno::EINVAL.0, format!("invalid caps '{caps}': {e}"))
+                    }
                 };
                 let d = self.registry.devices.get_mut(&n).expect("found");
                 let r = d.dev.set_caps(&c, now_ns());
@@ -338,18 +412,28 @@ impl Server {
                     Err(e) => Reply::err(e.0, format!("cannot change caps now: {e} (a producer holds buffers of another format)")),
                 }
             }
-            Request::SetFps { device, numerator, denominator } => match self.registry.find(&device) {
+            Request::SetFps {
+                device,
+                numerator,
+                denominator,
+            } => match self.registry.find(&device) {
                 Ok(n) => {
                     if numerator == 0 || denominator == 0 {
                         return Reply::err(Errno::EINVAL.0, "frame rate must be positive");
                     }
                     let d = self.registry.devices.get_mut(&n).expect("found");
-                    d.dev.set_interval(loopcam_core::format::Fract::new(numerator, denominator));
+                    d.dev
+                        .set_interval(loopcam_core::format::Fract::new(numerator, denominator));
                     Reply::ok(Response::Device(d.info()))
                 }
                 Err(e) => reg_err(e),
             },
-            Request::SetTimeoutImage { device, timeout_ms, width, height } => {
+            Request::SetTimeoutImage {
+                device,
+                timeout_ms,
+                width,
+                height,
+            } => {
                 let n = match self.registry.find(&device) {
                     Ok(n) => n,
                     Err(e) => return reg_err(e),
@@ -360,12 +444,20 @@ impl Server {
                 }
                 let rgb = match read_exact_fd(&fds[0], len as usize) {
                     Ok(v) => v,
-                    Err(e) => return Reply::err(Errno::EINVAL.0, format!("cannot read the image data: {e}")),
+                    Err(e) => {
+                        return Reply::err(
+                            Errno::EINVAL.0,
+                            format!("cannot read the image data: {e}"),
+                        )
+                    }
                 };
                 let now = now_ns();
                 let d = self.registry.devices.get_mut(&n).expect("found");
                 if let Some(ms) = timeout_ms {
-                    if let Err(e) = d.dev.host_set_ctrl(loopcam_core::controls::CID_TIMEOUT, ms.into(), now) {
+                    if let Err(e) =
+                        d.dev
+                            .host_set_ctrl(loopcam_core::controls::CID_TIMEOUT, ms.into(), now)
+                    {
                         return Reply::errno(e);
                     }
                 }
@@ -376,7 +468,11 @@ impl Server {
                     Err(e) => reg_err(e),
                 }
             }
-            Request::Open { device, read, write } => self.open(key, &device, read, write),
+            Request::Open {
+                device,
+                read,
+                write,
+            } => self.open(key, &device, read, write),
             other => self.opener_request(key, other),
         }
     }
@@ -405,7 +501,12 @@ impl Server {
         };
         signal.set(d.dev.signal_readiness(id), false);
         let info = d.info();
-        debug!(dev = n, id, uid = conn.peer.map(|p| p.uid.as_raw()), "opened");
+        debug!(
+            dev = n,
+            id,
+            uid = conn.peer.map(|p| p.uid.as_raw()),
+            "opened"
+        );
         if let Some(c) = self.conns.get_mut(&key) {
             c.role = Role::Opener { dev: n, id, signal };
         }
@@ -416,7 +517,11 @@ impl Server {
     }
 
     fn opener_request(&mut self, key: u64, req: Request) -> Reply {
-        let Some(Conn { role: Role::Opener { dev, id, .. }, .. }) = self.conns.get(&key) else {
+        let Some(Conn {
+            role: Role::Opener { dev, id, .. },
+            ..
+        }) = self.conns.get(&key)
+        else {
             return Reply::err(Errno::EBADF.0, "not an opener connection (send Open first)");
         };
         let (n, id) = (*dev, *id);
@@ -426,19 +531,31 @@ impl Server {
         let now = now_ns();
         let mut block = None;
         let resp = match req {
-            Request::Ioctl { request, mut arg, mut extra } => {
+            Request::Ioctl {
+                request,
+                mut arg,
+                mut extra,
+            } => {
                 if arg.len() != loopcam_core::ioctl::arg_size(request) {
                     arg.resize(loopcam_core::ioctl::arg_size(request), 0);
                 }
                 let r = dispatch(&mut d.dev, id, request, &mut arg, &mut extra, now);
-                let always_copy = matches!(request, loopcam_abi::VIDIOC_G_EXT_CTRLS | loopcam_abi::VIDIOC_S_EXT_CTRLS | loopcam_abi::VIDIOC_TRY_EXT_CTRLS);
+                let always_copy = matches!(
+                    request,
+                    loopcam_abi::VIDIOC_G_EXT_CTRLS
+                        | loopcam_abi::VIDIOC_S_EXT_CTRLS
+                        | loopcam_abi::VIDIOC_TRY_EXT_CTRLS
+                );
                 let mut dqbuf_index = None;
                 match r {
                     Ok(Outcome::Dqbuf(out)) => {
                         dqbuf_index = Some(out.index);
                         block = out.block;
                     }
-                    Ok(Outcome::Expbuf(out)) => block = Some(out.block),
+                    Ok(Outcome::Expbuf(out)) => {
+                        dqbuf_index = Some(out.index);
+                        block = Some(out.block);
+                    }
                     _ => {}
                 }
                 Response::Ioctl {
@@ -450,7 +567,16 @@ impl Server {
                     block: None,
                 }
             }
-            Request::Mmap { offset, length, prot_read, prot_write, shared } => match d.dev.mmap(id, offset, length, prot_read, prot_write, shared) {
+            Request::Mmap {
+                offset,
+                length,
+                prot_read,
+                prot_write,
+                shared,
+            } => match d
+                .dev
+                .mmap(id, offset, length, prot_read, prot_write, shared)
+            {
                 Ok(m) => {
                     block = m.block;
                     Response::Mapped {
@@ -469,9 +595,17 @@ impl Server {
             Request::Read { count } => match d.dev.read(id, count, now) {
                 Ok(Some(c)) => {
                     block = Some(c.block);
-                    Response::ReadChunk { block: None, offset: c.offset, len: c.len }
+                    Response::ReadChunk {
+                        block: None,
+                        offset: c.offset,
+                        len: c.len,
+                    }
                 }
-                Ok(None) => Response::ReadChunk { block: None, offset: 0, len: 0 },
+                Ok(None) => Response::ReadChunk {
+                    block: None,
+                    offset: 0,
+                    len: 0,
+                },
                 Err(e) => errno_resp(e),
             },
             Request::PrepareWrite => match d.dev.prepare_write(id, now) {
@@ -492,7 +626,9 @@ impl Server {
                 }
                 Err(e) => errno_resp(e),
             },
-            Request::Readiness => Response::Readiness { events: d.dev.signal_readiness(id) },
+            Request::Readiness => Response::Readiness {
+                events: d.dev.signal_readiness(id),
+            },
             _ => Response::Error {
                 errno: Errno::EPROTO.0,
                 message: "unexpected request".into(),
@@ -505,7 +641,11 @@ impl Server {
         let mut fd = None;
         let mut resp = resp;
         if let Some(b) = block {
-            match d.blocks.get(&b).map(|m| (rustix::io::fcntl_dupfd_cloexec(m, 0), m.size())) {
+            match d
+                .blocks
+                .get(&b)
+                .map(|m| (rustix::io::fcntl_dupfd_cloexec(m, 0), m.size()))
+            {
                 Some((Ok(f), size)) => {
                     let r = BlockRef { id: b.0, size };
                     set_block(&mut resp, r);
@@ -541,7 +681,9 @@ fn read_exact_fd(fd: &OwnedFd, len: usize) -> Result<Vec<u8>, String> {
 
 fn set_block(resp: &mut Response, r: BlockRef) {
     match resp {
-        Response::Ioctl { block, .. } | Response::Mapped { block, .. } | Response::ReadChunk { block, .. } => *block = Some(r),
+        Response::Ioctl { block, .. }
+        | Response::Mapped { block, .. }
+        | Response::ReadChunk { block, .. } => *block = Some(r),
         Response::Block(b) => *b = r,
         _ => {}
     }

@@ -78,19 +78,26 @@ impl Signal {
         }
         let have = self.shown;
         // Clearing POLLIN or POLLPRI drains the app's receive queue (both live there).
-        if (have & POLLIN != 0 && want & POLLIN == 0) || (have & POLLPRI != 0 && want & POLLPRI == 0) {
+        if (have & POLLIN != 0 && want & POLLIN == 0)
+            || (have & POLLPRI != 0 && want & POLLPRI == 0)
+        {
             self.drain_app();
             self.shown &= !(POLLIN | POLLPRI);
         }
-        if want & POLLPRI != 0 && (self.shown & POLLPRI == 0 || edge) {
-            if send(&self.peer, b"!", SendFlags::OOB | SendFlags::DONTWAIT | SendFlags::NOSIGNAL).is_ok() {
-                self.shown |= POLLPRI;
-            }
+        let pri_send = || {
+            send(
+                &self.peer,
+                b"!",
+                SendFlags::OOB | SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+            )
+            .is_ok()
+        };
+        if want & POLLPRI != 0 && (self.shown & POLLPRI == 0 || edge) && pri_send() {
+            self.shown |= POLLPRI;
         }
-        if want & POLLIN != 0 && (self.shown & POLLIN == 0 || edge) {
-            if send(&self.peer, b"r", SendFlags::DONTWAIT | SendFlags::NOSIGNAL).is_ok() {
-                self.shown |= POLLIN;
-            }
+        let in_send = || send(&self.peer, b"r", SendFlags::DONTWAIT | SendFlags::NOSIGNAL).is_ok();
+        if want & POLLIN != 0 && (self.shown & POLLIN == 0 || edge) && in_send() {
+            self.shown |= POLLIN;
         }
         match (self.shown & POLLOUT != 0, want & POLLOUT != 0) {
             (true, false) => {
@@ -108,14 +115,24 @@ impl Signal {
 
     fn drain_app(&self) {
         let mut oob = [0u8; 1];
-        let _ = recv(&self.app_dup, &mut oob, RecvFlags::OOB | RecvFlags::DONTWAIT);
+        let _ = recv(
+            &self.app_dup,
+            &mut oob,
+            RecvFlags::OOB | RecvFlags::DONTWAIT,
+        );
         drain(&self.app_dup);
     }
 
     fn fill_app(&self) {
         // Bounded: the buffer is tiny; stop as soon as the socket refuses more.
         for _ in 0..64 {
-            if send(&self.app_dup, &FILL_CHUNK, SendFlags::DONTWAIT | SendFlags::NOSIGNAL).is_err() {
+            if send(
+                &self.app_dup,
+                &FILL_CHUNK,
+                SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+            )
+            .is_err()
+            {
                 break;
             }
             if !writable(&self.app_dup) {
@@ -136,9 +153,20 @@ fn drain(fd: &OwnedFd) {
 }
 
 fn writable(fd: &OwnedFd) -> bool {
-    let mut p = [rustix::event::PollFd::new(fd, rustix::event::PollFlags::OUT)];
-    matches!(rustix::event::poll(&mut p, Some(&rustix::time::Timespec { tv_sec: 0, tv_nsec: 0 })), Ok(1))
-        && p[0].revents().contains(rustix::event::PollFlags::OUT)
+    let mut p = [rustix::event::PollFd::new(
+        fd,
+        rustix::event::PollFlags::OUT,
+    )];
+    matches!(
+        rustix::event::poll(
+            &mut p,
+            Some(&rustix::time::Timespec {
+                tv_sec: 0,
+                tv_nsec: 0
+            })
+        ),
+        Ok(1)
+    ) && p[0].revents().contains(rustix::event::PollFlags::OUT)
 }
 
 #[cfg(test)]
@@ -147,8 +175,18 @@ mod tests {
     use rustix::event::{poll, PollFd, PollFlags};
 
     fn revents(fd: &OwnedFd) -> PollFlags {
-        let mut p = [PollFd::new(fd, PollFlags::IN | PollFlags::OUT | PollFlags::PRI)];
-        poll(&mut p, Some(&rustix::time::Timespec { tv_sec: 0, tv_nsec: 0 })).unwrap();
+        let mut p = [PollFd::new(
+            fd,
+            PollFlags::IN | PollFlags::OUT | PollFlags::PRI,
+        )];
+        poll(
+            &mut p,
+            Some(&rustix::time::Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            }),
+        )
+        .unwrap();
         p[0].revents()
     }
 
@@ -172,6 +210,9 @@ mod tests {
         s.set(POLLERR, false);
         assert_eq!(revents(&app), PollFlags::IN | PollFlags::OUT);
         drop(s);
-        assert!(revents(&app).contains(PollFlags::HUP) || revents(&app).contains(PollFlags::IN), "daemon gone is visible");
+        assert!(
+            revents(&app).contains(PollFlags::HUP) || revents(&app).contains(PollFlags::IN),
+            "daemon gone is visible"
+        );
     }
 }

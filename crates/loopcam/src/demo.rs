@@ -40,7 +40,9 @@ pub fn run(a: DemoArgs) -> Result<()> {
     };
     let daemon = Daemon::bind(&opts)?;
     let stop = daemon.stop_handle();
-    daemon.stop_on_signals().context("installing signal handlers")?;
+    daemon
+        .stop_on_signals()
+        .context("installing signal handlers")?;
     let daemon_thread = std::thread::spawn(move || daemon.run());
     std::env::set_var("LOOPCAM_SOCKET", &socket);
 
@@ -52,7 +54,10 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let device = info.nodes[0].clone();
     println!("loopcam demo");
     println!("  daemon socket : {}", socket.display());
-    println!("  device        : {device}  ({} {} @ {} fps, moving colour bars)", a.format, a.size, a.fps);
+    println!(
+        "  device        : {device}  ({} {} @ {} fps, moving colour bars)",
+        a.format, a.size, a.fps
+    );
     println!();
     println!("In another terminal:");
     println!("  export LOOPCAM_SOCKET={}", socket.display());
@@ -73,9 +78,15 @@ pub fn run(a: DemoArgs) -> Result<()> {
         buffers: 4,
         start: 0,
     };
-    let deadline = a.duration.map(|s| Instant::now() + Duration::from_secs_f64(s));
+    let deadline = a
+        .duration
+        .map(|s| Instant::now() + Duration::from_secs_f64(s));
     let f2 = finished.clone();
-    let feeder = std::thread::spawn(move || crate::feed::run_until(feed_args, move || f2.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d)));
+    let feeder = std::thread::spawn(move || {
+        crate::feed::run_until(feed_args, move || {
+            f2.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d)
+        })
+    });
     let feed_result = feeder.join().expect("feed thread");
     finished.store(true, Ordering::Relaxed);
     stop.stop();

@@ -58,13 +58,18 @@ fn now_ns() -> u64 {
 }
 
 fn xioctl<T: bytemuck::Pod>(v: &mut VirtualFd, req: u32, arg: &mut T) -> Result<()> {
-    v.xioctl(req, arg).map_err(|e| anyhow::anyhow!("{}: {e}", ioctl_name(req).unwrap_or("ioctl")))
+    v.xioctl(req, arg)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", ioctl_name(req).unwrap_or("ioctl")))
 }
 
 pub fn run(a: DumpArgs) -> Result<()> {
-    let mut v = VirtualFd::open(&a.device, true, false, a.hold.is_some()).with_context(|| format!("cannot open {}", a.device))?;
+    let mut v = VirtualFd::open(&a.device, true, false, a.hold.is_some())
+        .with_context(|| format!("cannot open {}", a.device))?;
     let ty = V4L2_BUF_TYPE_VIDEO_CAPTURE;
-    let mut f = v4l2_format { type_: ty, ..Default::default() };
+    let mut f = v4l2_format {
+        type_: ty,
+        ..Default::default()
+    };
     xioctl(&mut v, VIDIOC_G_FMT, &mut f)?;
     let pix = f.pix();
     let l = loopcam_media::layout(pix.pixelformat, pix.width, pix.height)?;
@@ -77,9 +82,20 @@ pub fn run(a: DumpArgs) -> Result<()> {
     xioctl(&mut v, VIDIOC_REQBUFS, &mut r)?;
     let mut views = Vec::new();
     for i in 0..r.count {
-        let mut b = v4l2_buffer { index: i, type_: ty, ..Default::default() };
+        let mut b = v4l2_buffer {
+            index: i,
+            type_: ty,
+            ..Default::default()
+        };
         xioctl(&mut v, VIDIOC_QUERYBUF, &mut b)?;
-        let p = v.mmap(b.length as usize, ProtFlags::READ, true, b.m_offset().into()).map_err(|e| anyhow::anyhow!("mmap: {e}"))?;
+        let p = v
+            .mmap(
+                b.length as usize,
+                ProtFlags::READ,
+                true,
+                b.m_offset().into(),
+            )
+            .map_err(|e| anyhow::anyhow!("mmap: {e}"))?;
         views.push((p, b.length as usize));
         let mut q = v4l2_buffer {
             index: i,
@@ -93,33 +109,58 @@ pub fn run(a: DumpArgs) -> Result<()> {
     xioctl(&mut v, VIDIOC_STREAMON, &mut t)?;
     let mut out: Option<Box<dyn Write>> = match &a.output {
         None => None,
-        Some(p) if p.as_os_str() == "-" => Some(Box::new(std::io::BufWriter::new(std::io::stdout()))),
+        Some(p) if p.as_os_str() == "-" => {
+            Some(Box::new(std::io::BufWriter::new(std::io::stdout())))
+        }
         Some(p) => {
-            let mut w: Box<dyn Write> = Box::new(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?));
+            let mut w: Box<dyn Write> = Box::new(std::io::BufWriter::new(
+                std::fs::File::create(p)
+                    .with_context(|| format!("cannot create {}", p.display()))?,
+            ));
             if p.extension().is_some_and(|e| e == "y4m") {
                 let parm = {
-                    let mut s = v4l2_streamparm { type_: ty, ..Default::default() };
+                    let mut s = v4l2_streamparm {
+                        type_: ty,
+                        ..Default::default()
+                    };
                     xioctl(&mut v, VIDIOC_G_PARM, &mut s)?;
                     s.capture().timeperframe
                 };
-                let hdr = loopcam_media::y4m_header(pix.width, pix.height, parm.denominator, parm.numerator, pix.pixelformat)?;
+                let hdr = loopcam_media::y4m_header(
+                    pix.width,
+                    pix.height,
+                    parm.denominator,
+                    parm.numerator,
+                    pix.pixelformat,
+                )?;
                 w.write_all(hdr.as_bytes())?;
             }
             Some(w)
         }
     };
-    let y4m = a.output.as_ref().is_some_and(|p| p.extension().is_some_and(|e| e == "y4m"));
+    let y4m = a
+        .output
+        .as_ref()
+        .is_some_and(|p| p.extension().is_some_and(|e| e == "y4m"));
     let mut st = Stats::default();
     let start = Instant::now();
     let deadline = a.duration.map(|s| start + Duration::from_secs_f64(s));
     let mut held: Option<u32> = None;
-    let done = |st: &Stats| a.count.is_some_and(|c| st.frames >= c) || deadline.is_some_and(|d| Instant::now() >= d);
+    let done = |st: &Stats| {
+        a.count.is_some_and(|c| st.frames >= c) || deadline.is_some_and(|d| Instant::now() >= d)
+    };
     while !done(&st) {
         if a.hold.is_some() {
             // ustreamer's loop: wait for readability, then drain everything available.
             let fd = v.fd();
             let mut p = [PollFd::new(&fd, PollFlags::IN)];
-            let _ = poll(&mut p, Some(&rustix::time::Timespec { tv_sec: 0, tv_nsec: 200_000_000 }));
+            let _ = poll(
+                &mut p,
+                Some(&rustix::time::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 200_000_000,
+                }),
+            );
         }
         let mut newest: Option<v4l2_buffer> = None;
         loop {
@@ -136,11 +177,14 @@ pub fn run(a: DumpArgs) -> Result<()> {
             if held == Some(b.index) {
                 // The seed-000 failure: "grabbed device buffer=N is already used".
                 st.held_returned += 1;
-                st.first_error.get_or_insert(format!("buffer {} returned while held", b.index));
+                st.first_error
+                    .get_or_insert(format!("buffer {} returned while held", b.index));
             }
             let (ptr, len) = views[b.index as usize];
             // SAFETY: the buffer was just dequeued; its mapping lives as long as `v`.
-            let data = unsafe { loopcam_client::mapping::buffer_slice(ptr, len.min(b.bytesused as usize)) };
+            let data = unsafe {
+                loopcam_client::mapping::buffer_slice(ptr, len.min(b.bytesused as usize))
+            };
             account(&mut st, &a, &l, &b, data);
             if let Some(w) = out.as_mut() {
                 if y4m {
@@ -174,7 +218,12 @@ pub fn run(a: DumpArgs) -> Result<()> {
     }
     let secs = start.elapsed().as_secs_f64().max(1e-9);
     st.latencies_us.sort_unstable();
-    let pct = |p: f64| st.latencies_us.get(((st.latencies_us.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0);
+    let pct = |p: f64| {
+        st.latencies_us
+            .get(((st.latencies_us.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0)
+    };
     let summary = serde_json::json!({
         "frames": st.frames, "seconds": secs, "fps": st.frames as f64 / secs, "drops": st.drops,
         "latency_p50_us": pct(0.5), "latency_p99_us": pct(0.99), "corrupt": st.corrupt,
@@ -218,7 +267,8 @@ fn account(st: &mut Stats, a: &DumpArgs, l: &loopcam_media::Layout, b: &v4l2_buf
     if let Some(prev) = st.last_seq {
         if b.sequence <= prev {
             st.out_of_order += 1;
-            st.first_error.get_or_insert(format!("sequence {} after {prev}", b.sequence));
+            st.first_error
+                .get_or_insert(format!("sequence {} after {prev}", b.sequence));
         } else {
             st.drops += u64::from(b.sequence - prev - 1);
         }
@@ -229,13 +279,19 @@ fn account(st: &mut Stats, a: &DumpArgs, l: &loopcam_media::Layout, b: &v4l2_buf
             Ok(n) => {
                 if st.last_counter.is_some_and(|p| n <= p) {
                     st.out_of_order += 1;
-                    st.first_error.get_or_insert(format!("counter frame {n} after {}", st.last_counter.unwrap_or(0)));
+                    st.first_error.get_or_insert(format!(
+                        "counter frame {n} after {}",
+                        st.last_counter.unwrap_or(0)
+                    ));
                 }
                 st.last_counter = Some(n);
             }
             Err(e) => {
                 st.corrupt += 1;
-                st.first_error.get_or_insert(format!("frame {} (sequence {}) is corrupt: {e}", st.frames, b.sequence));
+                st.first_error.get_or_insert(format!(
+                    "frame {} (sequence {}) is corrupt: {e}",
+                    st.frames, b.sequence
+                ));
             }
         }
     }

@@ -41,9 +41,17 @@ pub struct FeedArgs {
 
 /// Parses "WxH".
 pub fn parse_size(s: &str) -> Result<(u32, u32)> {
-    let (w, h) = s.split_once(['x', 'X']).with_context(|| format!("invalid size '{s}' (expected WxH, e.g. 1280x720)"))?;
-    let w: u32 = w.trim().parse().with_context(|| format!("invalid width in '{s}'"))?;
-    let h: u32 = h.trim().parse().with_context(|| format!("invalid height in '{s}'"))?;
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .with_context(|| format!("invalid size '{s}' (expected WxH, e.g. 1280x720)"))?;
+    let w: u32 = w
+        .trim()
+        .parse()
+        .with_context(|| format!("invalid width in '{s}'"))?;
+    let h: u32 = h
+        .trim()
+        .parse()
+        .with_context(|| format!("invalid height in '{s}'"))?;
     if w == 0 || h == 0 || w > 8192 || h > 8192 {
         bail!("invalid size '{s}': width and height must be between 1 and 8192");
     }
@@ -65,17 +73,26 @@ pub fn run_until(a: FeedArgs, stop: impl Fn() -> bool) -> Result<()> {
     let mut fourcc = parse_fourcc(&a.format)?;
     let (mut w, mut h) = parse_size(&a.size)?;
     let mut source = match &a.input {
-        None => Source::Pattern(a.pattern.parse::<Pattern>().map_err(|e| anyhow::anyhow!("{e}"))?),
+        None => Source::Pattern(
+            a.pattern
+                .parse::<Pattern>()
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        ),
         Some(path) => {
             let reader: Box<dyn Read> = if path.as_os_str() == "-" {
                 Box::new(std::io::stdin())
             } else {
-                Box::new(std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?)
+                Box::new(
+                    std::fs::File::open(path)
+                        .with_context(|| format!("cannot open {}", path.display()))?,
+                )
             };
             let mut reader = BufReader::with_capacity(1 << 20, reader);
             let head = reader.fill_buf().context("reading input")?.to_vec();
             let kind = detect_input(&head, path.to_str());
-            let raw = (kind == InputKind::Raw).then(|| layout(fourcc, w, h)).transpose()?;
+            let raw = (kind == InputKind::Raw)
+                .then(|| layout(fourcc, w, h))
+                .transpose()?;
             let r = FrameReader::new(Box::new(reader) as Box<dyn Read>, kind, raw)?;
             if let Some((yw, yh, fnum, fden, f)) = r.y4m_info() {
                 (w, h, fourcc) = (yw, yh, f);
@@ -90,7 +107,8 @@ pub fn run_until(a: FeedArgs, stop: impl Fn() -> bool) -> Result<()> {
         }
     };
     let fps_round = (interval_den as f64 / interval_num as f64).round().max(1.0) as u32;
-    let mut p = Producer::open(&a.device, fourcc, w, h, fps_round, a.buffers).with_context(|| format!("cannot open {} as a producer", a.device))?;
+    let mut p = Producer::open(&a.device, fourcc, w, h, fps_round, a.buffers)
+        .with_context(|| format!("cannot open {} as a producer", a.device))?;
     let f = p.format();
     if (f.fourcc, f.width, f.height) != (fourcc, w, h) {
         if matches!(source, Source::File(_)) {
@@ -104,7 +122,12 @@ pub fn run_until(a: FeedArgs, stop: impl Fn() -> bool) -> Result<()> {
                 h
             );
         }
-        eprintln!("loopcam: the device adjusted the format to {} {}x{}", loopcam_media::fourcc_name(f.fourcc), f.width, f.height);
+        eprintln!(
+            "loopcam: the device adjusted the format to {} {}x{}",
+            loopcam_media::fourcc_name(f.fourcc),
+            f.width,
+            f.height
+        );
     }
     let l = layout(f.fourcc, f.width, f.height)?;
     let period_ns = 1_000_000_000u64 * interval_num as u64 / interval_den.max(1) as u64;
@@ -131,7 +154,11 @@ pub fn run_until(a: FeedArgs, stop: impl Fn() -> bool) -> Result<()> {
         let used = match (&source, frame) {
             (_, Some(fr)) => {
                 if fr.len() > data.len() {
-                    bail!("frame {n} is {} bytes, larger than the device's {} bytes", fr.len(), data.len());
+                    bail!(
+                        "frame {n} is {} bytes, larger than the device's {} bytes",
+                        fr.len(),
+                        data.len()
+                    );
                 }
                 data[..fr.len()].copy_from_slice(&fr);
                 fr.len()
@@ -154,6 +181,9 @@ pub fn run_until(a: FeedArgs, stop: impl Fn() -> bool) -> Result<()> {
         eprintln!();
     }
     let secs = start.elapsed().as_secs_f64().max(1e-9);
-    eprintln!("feed: frames={n} seconds={secs:.2} fps={:.2}", n as f64 / secs);
+    eprintln!(
+        "feed: frames={n} seconds={secs:.2} fps={:.2}",
+        n as f64 / secs
+    );
     Ok(())
 }

@@ -89,7 +89,11 @@ fn main() {
     };
     if let Err(e) = r {
         // One line, no backtrace: the message chain joined.
-        let msg = e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ");
+        let msg = e
+            .chain()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(": ");
         eprintln!("loopcam: {msg}");
         std::process::exit(1);
     }
@@ -97,6 +101,10 @@ fn main() {
 
 /// Logging to stderr; `RUST_LOG` overrides the default level.
 pub fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -66,7 +66,8 @@ pub struct AddArgs {
 
 fn parse_number(dev: &str) -> Result<u32> {
     let s = dev.trim_start_matches("/dev/").trim_start_matches("video");
-    s.parse().with_context(|| format!("'{dev}' is not a device number or /dev/videoN path"))
+    s.parse()
+        .with_context(|| format!("'{dev}' is not a device number or /dev/videoN path"))
 }
 
 fn manager() -> Result<Manager> {
@@ -100,7 +101,10 @@ pub fn delete(device: &str) -> Result<()> {
 
 fn print_device(d: &DeviceInfo) {
     println!("{} ({})", d.nodes.join(", "), d.label);
-    println!("  format      {} {}x{} ({} bytes/frame) @ {}/{} s", d.fourcc, d.width, d.height, d.sizeimage, d.interval_num, d.interval_den);
+    println!(
+        "  format      {} {}x{} ({} bytes/frame) @ {}/{} s",
+        d.fourcc, d.width, d.height, d.sizeimage, d.interval_num, d.interval_den
+    );
     if let Some(c) = &d.caps {
         println!("  fixed caps  {c}");
     }
@@ -108,7 +112,10 @@ fn print_device(d: &DeviceInfo) {
         "  options     exclusive_caps={} split={} max_buffers={} max_openers={}",
         d.exclusive_caps as u8, d.split as u8, d.max_buffers, d.max_openers
     );
-    println!("  controls    keep_format={} sustain_framerate={} timeout={} ms", d.keep_format as u8, d.sustain_framerate as u8, d.timeout_ms);
+    println!(
+        "  controls    keep_format={} sustain_framerate={} timeout={} ms",
+        d.keep_format as u8, d.sustain_framerate as u8, d.timeout_ms
+    );
     println!(
         "  state       producer={} streaming={} readers={} openers={} frames={} memory={} KiB",
         if d.producer { "yes" } else { "no" },
@@ -156,7 +163,10 @@ pub fn parse_fps(s: &str) -> Result<(u32, u32)> {
     } else if let Ok(f) = s.trim().parse::<u32>() {
         (Some(f), Some(1))
     } else if let Ok(f) = s.trim().parse::<f64>() {
-        ((f.is_finite() && f > 0.0).then(|| (f * 1000.0).round() as u32), Some(1000))
+        (
+            (f.is_finite() && f > 0.0).then(|| (f * 1000.0).round() as u32),
+            Some(1000),
+        )
     } else {
         (None, None)
     };
@@ -184,7 +194,8 @@ pub struct TimeoutImageArgs {
 }
 
 pub fn set_timeout_image(a: TimeoutImageArgs) -> Result<()> {
-    let bytes = std::fs::read(&a.image).with_context(|| format!("cannot read {}", a.image.display()))?;
+    let bytes =
+        std::fs::read(&a.image).with_context(|| format!("cannot read {}", a.image.display()))?;
     let img = loopcam_media::decode_image(&bytes).with_context(|| a.image.display().to_string())?;
     manager()?.set_timeout_image(&a.device, a.timeout, img.width, img.height, &img.data)?;
     Ok(())

@@ -51,7 +51,10 @@ impl Env {
         self.daemon = Some(child);
         let t0 = Instant::now();
         while !self.socket.exists() {
-            assert!(t0.elapsed() < Duration::from_secs(10), "daemon did not start");
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "daemon did not start"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -70,13 +73,21 @@ impl Env {
     /// Runs and asserts success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let o = self.run(args);
-        assert!(o.status.success(), "loopcam {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "loopcam {args:?} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8(o.stdout).unwrap()
     }
 
     /// Starts the CLI in the background.
     pub fn spawn(&self, args: &[&str]) -> Child {
-        self.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn loopcam")
+        self.cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn loopcam")
     }
 
     pub fn daemon_log(&self) -> String {
@@ -116,11 +127,18 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> std::process::ExitSta
 /// stdout+stderr of a finished child.
 pub fn output_of(child: Child) -> (String, String) {
     let o = child.wait_with_output().unwrap();
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 /// Parses the `dump --json` summary.
 pub fn summary(stdout: &str) -> serde_json::Value {
-    let line = stdout.lines().rev().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no JSON summary in {stdout:?}"));
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON summary in {stdout:?}"));
     serde_json::from_str(line).unwrap()
 }

@@ -10,9 +10,22 @@ use common::{output_of, summary, wait_timeout, Env};
 fn producer_and_four_consumer_processes_get_every_frame_in_order_and_intact() {
     let e = Env::start("fanout");
     let dev = e.ok(&["add"]).trim().to_string();
-    let mut feed = e.spawn(&["feed", &dev, "--pattern", "counter", "--size", "1280x720", "--fps", "30", "--count", "420"]);
+    let mut feed = e.spawn(&[
+        "feed",
+        &dev,
+        "--pattern",
+        "counter",
+        "--size",
+        "1280x720",
+        "--fps",
+        "30",
+        "--count",
+        "420",
+    ]);
     std::thread::sleep(Duration::from_millis(300));
-    let consumers: Vec<_> = (0..4).map(|_| e.spawn(&["dump", &dev, "--count", "300", "--verify", "--json"])).collect();
+    let consumers: Vec<_> = (0..4)
+        .map(|_| e.spawn(&["dump", &dev, "--count", "300", "--verify", "--json"]))
+        .collect();
     for mut c in consumers {
         let st = wait_timeout(&mut c, Duration::from_secs(60));
         let (out, err) = output_of(c);
@@ -41,13 +54,27 @@ fn killed_producer_is_replaced_within_a_second_and_consumers_continue() {
     let t0 = Instant::now();
     // A new producer must attach: retry for at most 1 s.
     let mut p2 = loop {
-        let mut p = e.spawn(&["feed", &dev, "--pattern", "counter", "--fps", "30", "--count", "200", "--start", "100000"]);
+        let mut p = e.spawn(&[
+            "feed",
+            &dev,
+            "--pattern",
+            "counter",
+            "--fps",
+            "30",
+            "--count",
+            "200",
+            "--start",
+            "100000",
+        ]);
         std::thread::sleep(Duration::from_millis(100));
         match p.try_wait().unwrap() {
             None => break p,
             Some(_) => {
                 let (_, err) = output_of(p);
-                assert!(t0.elapsed() < Duration::from_secs(1), "no new producer within 1 s: {err}");
+                assert!(
+                    t0.elapsed() < Duration::from_secs(1),
+                    "no new producer within 1 s: {err}"
+                );
             }
         }
     };
@@ -65,9 +92,24 @@ fn killed_producer_is_replaced_within_a_second_and_consumers_continue() {
 fn killed_consumer_holding_buffers_stalls_nobody_and_its_memory_is_reclaimed() {
     let e = Env::start("killcons");
     let dev = e.ok(&["add"]).trim().to_string();
-    let mut feed = e.spawn(&["feed", &dev, "--pattern", "counter", "--size", "1280x720", "--fps", "30", "--count", "240"]);
+    let mut feed = e.spawn(&[
+        "feed",
+        &dev,
+        "--pattern",
+        "counter",
+        "--size",
+        "1280x720",
+        "--fps",
+        "30",
+        "--count",
+        "240",
+    ]);
     std::thread::sleep(Duration::from_millis(300));
-    let mem_before: u64 = serde_json::from_str::<serde_json::Value>(&e.ok(&["query", &dev, "--json"])).unwrap()["memory_bytes"].as_u64().unwrap();
+    let mem_before: u64 =
+        serde_json::from_str::<serde_json::Value>(&e.ok(&["query", &dev, "--json"])).unwrap()
+            ["memory_bytes"]
+            .as_u64()
+            .unwrap();
     // The victim holds its newest buffer for 10 s, so it holds frame memory when killed.
     let mut victim = e.spawn(&["dump", &dev, "--hold", "10000", "--buffers", "8"]);
     let mut healthy = e.spawn(&["dump", &dev, "--count", "150", "--verify", "--json"]);
@@ -84,7 +126,10 @@ fn killed_consumer_holding_buffers_stalls_nobody_and_its_memory_is_reclaimed() {
     let q: serde_json::Value = serde_json::from_str(&e.ok(&["query", &dev, "--json"])).unwrap();
     assert_eq!(q["readers"], 0, "the killed consumer is gone");
     let mem_after = q["memory_bytes"].as_u64().unwrap();
-    assert!(mem_after <= mem_before + 6 * 1843200, "held memory reclaimed: before {mem_before} after {mem_after}");
+    assert!(
+        mem_after <= mem_before + 6 * 1843200,
+        "held memory reclaimed: before {mem_before} after {mem_after}"
+    );
     wait_timeout(&mut feed, Duration::from_secs(30));
 }
 
@@ -99,10 +144,17 @@ fn stopping_the_daemon_unblocks_a_waiting_client_within_a_second() {
     let t0 = Instant::now();
     e.kill_daemon();
     let st = wait_timeout(&mut c, Duration::from_secs(5));
-    assert!(t0.elapsed() < Duration::from_secs(1), "took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        t0.elapsed()
+    );
     assert!(!st.success());
     let (_, err) = output_of(c);
-    assert!(err.contains("No such device") || err.contains("ENODEV") || err.contains("closed"), "clean error: {err}");
+    assert!(
+        err.contains("No such device") || err.contains("ENODEV") || err.contains("closed"),
+        "clean error: {err}"
+    );
 }
 
 #[test]
@@ -111,10 +163,30 @@ fn seed_000_sequence_never_hands_out_a_held_buffer() {
     let dev = e.ok(&["add", "-x", "1"]).trim().to_string();
     e.ok(&["set-caps", &dev, "YUYV:1280x720@30/1"]);
     e.ok(&["set-fps", &dev, "30"]);
-    let mut feed = e.spawn(&["feed", &dev, "--pattern", "counter", "--size", "1280x720", "--fps", "10"]);
+    let mut feed = e.spawn(&[
+        "feed",
+        &dev,
+        "--pattern",
+        "counter",
+        "--size",
+        "1280x720",
+        "--fps",
+        "10",
+    ]);
     std::thread::sleep(Duration::from_millis(300));
     let secs = std::env::var("LOOPCAM_SEED_SECONDS").unwrap_or_else(|_| "30".into());
-    let mut c = e.spawn(&["dump", &dev, "--hold", "100", "--buffers", "2", "--duration", &secs, "--verify", "--json"]);
+    let mut c = e.spawn(&[
+        "dump",
+        &dev,
+        "--hold",
+        "100",
+        "--buffers",
+        "2",
+        "--duration",
+        &secs,
+        "--verify",
+        "--json",
+    ]);
     let st = wait_timeout(&mut c, Duration::from_secs(120));
     let (out, err) = output_of(c);
     assert!(st.success(), "{err}");
@@ -137,11 +209,20 @@ fn bad_input_gets_clear_errors_and_the_daemon_keeps_serving() {
     assert!(err.contains("no such device"), "{err}");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
     // Impossible caps strings.
-    for caps in ["YUYV", "FOO1:640x480@30", "YUYV:0x480@30", "YUYV:640x480@0", "NV12:641x481@30"] {
+    for caps in [
+        "YUYV",
+        "FOO1:640x480@30",
+        "YUYV:0x480@30",
+        "YUYV:640x480@0",
+        "NV12:641x481@30",
+    ] {
         let o = e.run(&["set-caps", &dev, caps]);
         assert!(!o.status.success(), "{caps} accepted");
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.starts_with("loopcam: ") && err.lines().count() == 1, "{caps}: {err}");
+        assert!(
+            err.starts_with("loopcam: ") && err.lines().count() == 1,
+            "{caps}: {err}"
+        );
     }
     let o = e.run(&["add", "--caps", "nonsense"]);
     assert!(!o.status.success());
@@ -158,7 +239,10 @@ fn bad_input_gets_clear_errors_and_the_daemon_keeps_serving() {
 #[test]
 fn timeout_image_is_shown_to_consumers_without_a_producer() {
     let e = Env::start("timeoutimg");
-    let dev = e.ok(&["add", "--caps", "YUYV:64x48@30", "--sustain-framerate"]).trim().to_string();
+    let dev = e
+        .ok(&["add", "--caps", "YUYV:64x48@30", "--sustain-framerate"])
+        .trim()
+        .to_string();
     // A solid red PNG, 16x16.
     let png_path = e.dir.join("red.png");
     {
@@ -169,23 +253,48 @@ fn timeout_image_is_shown_to_consumers_without_a_producer() {
         let mut w = enc.write_header().unwrap();
         w.write_image_data(&[255, 0, 0].repeat(256)).unwrap();
     }
-    e.ok(&["set-timeout-image", "-t", "200", &dev, png_path.to_str().unwrap()]);
+    e.ok(&[
+        "set-timeout-image",
+        "-t",
+        "200",
+        &dev,
+        png_path.to_str().unwrap(),
+    ]);
     let q: serde_json::Value = serde_json::from_str(&e.ok(&["query", &dev, "--json"])).unwrap();
     assert_eq!(q["timeout_ms"], 200);
     let out = e.dir.join("frames.raw");
-    let mut c = e.spawn(&["dump", &dev, "--count", "5", "--output", out.to_str().unwrap(), "--json"]);
+    let mut c = e.spawn(&[
+        "dump",
+        &dev,
+        "--count",
+        "5",
+        "--output",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
     let st = wait_timeout(&mut c, Duration::from_secs(10));
     let (so, err) = output_of(c);
     assert!(st.success(), "{err}");
     let s = summary(&so);
     assert_eq!(s["frames"], 5);
-    assert_eq!(s["out_of_order"], 0, "placeholder frames have increasing sequence numbers");
+    assert_eq!(
+        s["out_of_order"], 0,
+        "placeholder frames have increasing sequence numbers"
+    );
     let data = std::fs::read(&out).unwrap();
     let frame = 64 * 48 * 2;
     assert_eq!(data.len(), 5 * frame);
     // The square image is fitted into 64x48 (pillarboxed): the middle 40 columns are red.
     // YUYV of pure red in BT.601 limited range: Y≈81, U≈90, V≈240.
-    for px in data[..frame].chunks(128).flat_map(|row| row[48..80].chunks(4)) {
-        assert!((70..=92).contains(&px[0]) && (80..=100).contains(&px[1]) && (230..=250).contains(&px[3]), "not red: {px:?}");
+    for px in data[..frame]
+        .chunks(128)
+        .flat_map(|row| row[48..80].chunks(4))
+    {
+        assert!(
+            (70..=92).contains(&px[0])
+                && (80..=100).contains(&px[1])
+                && (230..=250).contains(&px[3]),
+            "not red: {px:?}"
+        );
     }
 }

@@ -41,7 +41,10 @@ pub fn encode<T: Serialize>(msg: &T, nfds: usize) -> Result<Vec<u8>, ProtoError>
     out.extend_from_slice(&(nfds as u16).to_le_bytes());
     let out = postcard::to_extend(msg, out).map_err(|e| ProtoError::Malformed(e.to_string()))?;
     if out.len() > MAX_MESSAGE {
-        return Err(ProtoError::Malformed(format!("message of {} bytes is too large", out.len())));
+        return Err(ProtoError::Malformed(format!(
+            "message of {} bytes is too large",
+            out.len()
+        )));
     }
     Ok(out)
 }
@@ -53,21 +56,33 @@ pub fn decode<T: DeserializeOwned>(data: &[u8], nfds: usize) -> Result<T, ProtoE
     }
     let version = u16::from_le_bytes([data[4], data[5]]);
     if version != PROTOCOL_VERSION {
-        return Err(ProtoError::Malformed(format!("protocol version {version}, expected {PROTOCOL_VERSION}")));
+        return Err(ProtoError::Malformed(format!(
+            "protocol version {version}, expected {PROTOCOL_VERSION}"
+        )));
     }
     let declared = u16::from_le_bytes([data[6], data[7]]) as usize;
     if declared != nfds {
-        return Err(ProtoError::Malformed(format!("{nfds} fds attached, {declared} declared")));
+        return Err(ProtoError::Malformed(format!(
+            "{nfds} fds attached, {declared} declared"
+        )));
     }
-    let (msg, rest) = postcard::take_from_bytes(&data[8..]).map_err(|e| ProtoError::Malformed(e.to_string()))?;
+    let (msg, rest) =
+        postcard::take_from_bytes(&data[8..]).map_err(|e| ProtoError::Malformed(e.to_string()))?;
     if !rest.is_empty() {
-        return Err(ProtoError::Malformed(format!("{} trailing bytes", rest.len())));
+        return Err(ProtoError::Malformed(format!(
+            "{} trailing bytes",
+            rest.len()
+        )));
     }
     Ok(msg)
 }
 
 /// Sends `msg` with `fds` attached.
-pub fn send<T: Serialize>(sock: impl AsFd, msg: &T, fds: &[BorrowedFd<'_>]) -> Result<(), ProtoError> {
+pub fn send<T: Serialize>(
+    sock: impl AsFd,
+    msg: &T,
+    fds: &[BorrowedFd<'_>],
+) -> Result<(), ProtoError> {
     assert!(fds.len() <= MAX_FDS, "too many fds for one message");
     let data = encode(msg, fds.len())?;
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
@@ -76,10 +91,17 @@ pub fn send<T: Serialize>(sock: impl AsFd, msg: &T, fds: &[BorrowedFd<'_>]) -> R
         cmsg.push(SendAncillaryMessage::ScmRights(fds));
     }
     loop {
-        match sendmsg(&sock, &[IoSlice::new(&data)], &mut cmsg, SendFlags::NOSIGNAL) {
+        match sendmsg(
+            &sock,
+            &[IoSlice::new(&data)],
+            &mut cmsg,
+            SendFlags::NOSIGNAL,
+        ) {
             Ok(_) => return Ok(()),
             Err(rustix::io::Errno::INTR) => continue,
-            Err(rustix::io::Errno::PIPE) | Err(rustix::io::Errno::CONNRESET) => return Err(ProtoError::Closed),
+            Err(rustix::io::Errno::PIPE) | Err(rustix::io::Errno::CONNRESET) => {
+                return Err(ProtoError::Closed)
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -106,7 +128,12 @@ pub fn recv(sock: impl AsFd, flags: RecvFlags) -> Result<Option<Received>, Proto
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut cmsg = RecvAncillaryBuffer::new(&mut space);
     let r = loop {
-        match recvmsg(&sock, &mut [IoSliceMut::new(&mut buf)], &mut cmsg, flags | RecvFlags::CMSG_CLOEXEC) {
+        match recvmsg(
+            &sock,
+            &mut [IoSliceMut::new(&mut buf)],
+            &mut cmsg,
+            flags | RecvFlags::CMSG_CLOEXEC,
+        ) {
             Ok(r) => break r,
             Err(rustix::io::Errno::INTR) => continue,
             Err(rustix::io::Errno::AGAIN) => return Ok(None),
@@ -141,8 +168,20 @@ mod tests {
 
     #[test]
     fn round_trip_with_fd() {
-        let (a, b) = socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None).unwrap();
-        let (x, _y) = socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None).unwrap();
+        let (a, b) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .unwrap();
+        let (x, _y) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .unwrap();
         let req = Request::Ioctl {
             request: 0xc0585611,
             arg: vec![1, 2, 3],
@@ -156,12 +195,21 @@ mod tests {
         let r = recv(&a, RecvFlags::empty()).unwrap().unwrap();
         assert_eq!(r.decode::<Response>().unwrap(), Response::Ok);
         drop(b);
-        assert!(matches!(recv(&a, RecvFlags::empty()), Err(ProtoError::Closed)));
+        assert!(matches!(
+            recv(&a, RecvFlags::empty()),
+            Err(ProtoError::Closed)
+        ));
     }
 
     #[test]
     fn garbage_is_malformed_not_a_panic() {
-        for data in [&b""[..], b"LCAM", b"XXXX\x01\x00\x00\x00\x00", b"LCAM\x02\x00\x00\x00\x00", b"LCAM\x01\x00\x00\x00\xff\xff\xff\xff\xff"] {
+        for data in [
+            &b""[..],
+            b"LCAM",
+            b"XXXX\x01\x00\x00\x00\x00",
+            b"LCAM\x02\x00\x00\x00\x00",
+            b"LCAM\x01\x00\x00\x00\xff\xff\xff\xff\xff",
+        ] {
             assert!(decode::<Request>(data, 0).is_err());
         }
         let ok = encode(&Request::ListDevices, 0).unwrap();

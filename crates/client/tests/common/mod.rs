@@ -6,7 +6,12 @@ use std::path::PathBuf;
 
 use loopcam_daemon::{Daemon, DaemonOptions, NodeDir, StopHandle};
 
+/// Clients find the daemon through the process environment, so tests in one binary run one
+/// daemon at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 pub struct TestDaemon {
+    _serial: std::sync::MutexGuard<'static, ()>,
     pub dir: PathBuf,
     pub socket: PathBuf,
     stop: StopHandle,
@@ -15,6 +20,7 @@ pub struct TestDaemon {
 
 impl TestDaemon {
     pub fn start(name: &str) -> TestDaemon {
+        let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let dir = std::env::temp_dir().join(format!("loopcam-test-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -30,6 +36,7 @@ impl TestDaemon {
         // Clients in this process find the daemon through the environment.
         std::env::set_var("LOOPCAM_SOCKET", &socket);
         TestDaemon {
+            _serial: serial,
             dir,
             socket,
             stop,

@@ -49,9 +49,12 @@ pub struct MapInfo {
     pub dir: Dir,
 }
 
-/// Result of EXPBUF: the host turns `block` into a new fd and stores it in the struct.
+/// Result of EXPBUF: the host turns `block` into a new fd and stores it in the struct, and
+/// remaps the client's mappings of buffer `index` onto it (the buffer's memory is now pinned).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExpbufOut {
+    /// Buffer index.
+    pub index: u32,
     /// Block to export.
     pub block: BlockId,
 }
@@ -420,8 +423,9 @@ impl Device {
         let streaming = q.streaming;
         match dir {
             Dir::Capture => {
-                // The previous frame is released when the buffer goes back to the device.
-                let old = buf.block.take();
+                // The previous frame is released when the buffer goes back to the device
+                // (an exported buffer keeps its pinned memory).
+                let old = if buf.exported { None } else { buf.block.take() };
                 buf.frame = None;
                 q.incoming.push_back(index);
                 q.waiting_for_buffers = false; // L5
@@ -578,6 +582,15 @@ impl Device {
             return Ok(()); // I7
         };
         if q.io == Io::File {
+            if dir == Dir::Output {
+                // DESIGN §3.6 (OBS ≤ 31: S_FMT → STREAMON → write() … STREAMOFF → close): the
+                // producer ends its write() stream; vb2 would say EBUSY, OBS only logs it.
+                self.release_queue(id, now);
+                if let Ok(op) = self.opener_mut(id) {
+                    op.claim = None;
+                }
+                return Ok(());
+            }
             return Err(Errno::EBUSY);
         }
         let was = q.streaming;
@@ -620,21 +633,37 @@ impl Device {
             return Err(Errno::EINVAL);
         }
         let buf = q.bufs.get(e.index as usize).ok_or(Errno::EINVAL)?;
-        let block = match (dir, buf.block) {
-            (_, Some(b)) => b,
-            (Dir::Output, None) => self.ensure_output_block(id, e.index)?,
-            (Dir::Capture, None) => {
-                // A capture buffer exports the frame it holds; before the first frame it gets
-                // memory of its own so the fd is valid.
-                let size = buf.length;
-                let block = self.pool.get(size.into())?;
-                self.queue_mut(id, dir)?.bufs[e.index as usize].block = Some(block);
-                block
+        let (exported, current, length) = (buf.exported, buf.block, buf.length);
+        let block = match (dir, current) {
+            // Already pinned: another fd for the same memory.
+            (_, Some(b)) if exported => b,
+            (Dir::Output, _) => self.ensure_output_block(id, e.index)?,
+            (Dir::Capture, held) => {
+                // A capture buffer gets memory of its own, pinned to it from now on; the frame
+                // it holds (a block shared with other consumers) is copied in (J1).
+                let pinned = self.pool.get(length.into())?;
+                if let Some(frame_block) = held {
+                    let len = self.queue_mut(id, dir)?.bufs[e.index as usize]
+                        .frame
+                        .map_or(0, |f| f.bytesused);
+                    self.pool.copy(frame_block, pinned, len.into());
+                    self.pool.release(frame_block);
+                }
+                let buf = &mut self.queue_mut(id, dir)?.bufs[e.index as usize];
+                buf.block = Some(pinned);
+                if let Some(f) = buf.frame.as_mut() {
+                    f.block = pinned;
+                }
+                pinned
             }
         };
+        self.queue_mut(id, dir)?.bufs[e.index as usize].exported = true;
         e.reserved = [0; 11];
         e.fd = -1; // set by the host
-        Ok(ExpbufOut { block })
+        Ok(ExpbufOut {
+            index: e.index,
+            block,
+        })
     }
 
     /// mmap(2) of `offset` (G1–G5). `prot_write` / `shared` are the PROT_WRITE and MAP_SHARED
@@ -730,7 +759,23 @@ impl Device {
             let bytesused = buf.bytesused.min(buf.length);
             let flags = buf.user_flags;
             let timecode = buf.timecode;
-            let block = buf.block.take();
+            let (exported, length) = (buf.exported, buf.length);
+            let block = if exported {
+                // J1/DESIGN §3.3: the exported memory stays the producer's (its fd can still
+                // write into it), so consumers get a copy, never the pinned block itself.
+                let Some(pinned) = buf.block else {
+                    continue;
+                };
+                match self.pool.get(length.into()) {
+                    Ok(b) => {
+                        self.pool.copy(pinned, b, bytesused.into());
+                        Some(b)
+                    }
+                    Err(_) => None, // out of memory: this frame is dropped
+                }
+            } else {
+                buf.block.take()
+            };
             let Some(block) = block else {
                 continue;
             };

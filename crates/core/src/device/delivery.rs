@@ -41,14 +41,27 @@ impl Device {
             let buf = &mut q.bufs[index as usize];
             // O3: a buffer too small for the payload is never overrun: ERROR, bytesused 0.
             buf.error = frame.bytesused > buf.length;
-            buf.frame = Some(frame);
-            // A queued buffer may hold a block of its own (EXPBUF before the first frame, J1):
-            // drop that reference instead of leaking it.
-            if let Some(old) = buf.block.replace(frame.block) {
-                self.pool.release(old);
-            }
             buf.state = BufState::Done;
-            self.pool.retain(frame.block);
+            match (buf.exported, buf.block) {
+                (true, Some(pinned)) => {
+                    // J1: an exported buffer's memory is fixed (an fd refers to it): copy the
+                    // frame into it instead of handing over the producer's block.
+                    if !buf.error {
+                        self.pool.copy(frame.block, pinned, frame.bytesused.into());
+                    }
+                    buf.frame = Some(FrameMeta {
+                        block: pinned,
+                        ..frame
+                    });
+                }
+                _ => {
+                    buf.frame = Some(frame);
+                    if let Some(old) = buf.block.replace(frame.block) {
+                        self.pool.release(old);
+                    }
+                    self.pool.retain(frame.block);
+                }
+            }
             q.done.push_back(index);
             woken.push(*id);
         }

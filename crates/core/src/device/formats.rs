@@ -69,6 +69,17 @@ impl Device {
         if self.controls.keep_format() {
             return true;
         }
+        // DESIGN §3.9 split mode: the capture node shows what the producer side decides, as
+        // one discrete format, so applications that enumerate before the producer starts
+        // (Chromium keeps only DISCRETE sizes) already see a usable camera.
+        if dir == Dir::Capture
+            && self
+                .openers
+                .get(&id)
+                .is_some_and(|o| o.node == crate::config::Node::Capture)
+        {
+            return true;
+        }
         self.openers.iter().any(|(k, o)| {
             *k != id
                 && match dir {
