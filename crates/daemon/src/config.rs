@@ -71,10 +71,18 @@ impl ConfigFile {
 pub fn load_config(path: &Path) -> Result<ConfigFile, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
-        format!(
-            "{}: {}",
-            path.display(),
-            e.to_string().lines().next().unwrap_or("invalid TOML")
-        )
+        // toml's message spans several lines (position, source excerpt, cause): keep the
+        // position and the cause on one line.
+        let msg = e.to_string();
+        let lines: Vec<&str> = msg
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let pos = lines
+            .first()
+            .map_or("", |l| l.trim_start_matches("TOML parse error at "));
+        let cause = lines.last().copied().unwrap_or("invalid TOML");
+        format!("{}: {pos}: {cause}", path.display())
     })
 }

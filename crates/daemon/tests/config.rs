@@ -2,7 +2,8 @@
 
 #[test]
 fn shipped_devices_toml_is_valid() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/devices.toml");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/devices.toml");
     let cfg = loopcam_daemon::load_config(&path).unwrap();
     let specs = cfg.specs().unwrap();
     assert_eq!(specs.len(), 1);
@@ -18,6 +19,9 @@ fn a_bad_config_is_one_clear_line() {
     let p = dir.join("bad.toml");
     std::fs::write(&p, "[[device]]\nnumbr = 3\n").unwrap();
     let e = loopcam_daemon::load_config(&p).unwrap_err();
-    assert!(e.contains("bad.toml") && e.contains("numbr") && !e.contains('\n'), "{e}");
+    assert!(
+        e.contains("bad.toml") && e.contains("numbr") && !e.contains('\n'),
+        "{e}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -310,27 +310,45 @@ fn unprivileged_user_runs_the_whole_flow_with_a_per_user_socket() {
     let runtime = e.dir.join("runtime");
     std::fs::create_dir_all(&runtime).unwrap();
     if is_root() {
-        let st = std::process::Command::new("chown").args(["nobody:nogroup"]).arg(&runtime).status().unwrap();
+        let st = std::process::Command::new("chown")
+            .args(["nobody:nogroup"])
+            .arg(&runtime)
+            .status()
+            .unwrap();
         assert!(st.success());
         // The private test directory must be traversable by nobody.
-        std::fs::set_permissions(&e.dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&e.dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
     }
     let as_user = |args: &[&str]| {
         let mut c = if is_root() {
             let mut c = std::process::Command::new("setpriv");
-            c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", common::BIN]);
+            c.args([
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                common::BIN,
+            ]);
             c
         } else {
             std::process::Command::new(common::BIN)
         };
-        c.args(args).env_remove("LOOPCAM_SOCKET").env("XDG_RUNTIME_DIR", &runtime);
+        c.args(args)
+            .env_remove("LOOPCAM_SOCKET")
+            .env("XDG_RUNTIME_DIR", &runtime);
         c
     };
-    let mut daemon = as_user(&["daemon"]).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut daemon = as_user(&["daemon"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let sock = runtime.join("loopcam.sock");
     let t0 = Instant::now();
     while !sock.exists() {
-        assert!(t0.elapsed() < Duration::from_secs(10), "per-user daemon did not start");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "per-user daemon did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -340,23 +358,56 @@ fn unprivileged_user_runs_the_whole_flow_with_a_per_user_socket() {
         assert_ne!(meta.uid(), 0, "the socket belongs to the unprivileged user");
     }
     let out = as_user(&["add"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let node = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    assert!(node.starts_with(runtime.to_str().unwrap()), "without root the node lives in the runtime dir: {node}");
-    let name = std::path::Path::new(&node).file_name().unwrap().to_str().unwrap().to_string();
+    assert!(
+        node.starts_with(runtime.to_str().unwrap()),
+        "without root the node lives in the runtime dir: {node}"
+    );
+    let name = std::path::Path::new(&node)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     // The /dev/videoN name is accepted too.
     let dev_name = format!("/dev/{name}");
     let q = as_user(&["query", &dev_name]).output().unwrap();
     assert!(q.status.success(), "{}", String::from_utf8_lossy(&q.stderr));
-    let mut feed = as_user(&["feed", &dev_name, "--pattern", "counter", "--fps", "60", "--count", "200"]).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut feed = as_user(&[
+        "feed",
+        &dev_name,
+        "--pattern",
+        "counter",
+        "--fps",
+        "60",
+        "--count",
+        "200",
+    ])
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    let dump = as_user(&["dump", &node, "--count", "60", "--verify", "--json"]).output().unwrap();
-    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    let dump = as_user(&["dump", &node, "--count", "60", "--verify", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
     let s = summary(&String::from_utf8_lossy(&dump.stdout));
     assert_eq!(s["frames"], 60);
     assert_eq!(s["corrupt"], 0);
     let _ = feed.wait();
-    let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&daemon), rustix::process::Signal::TERM);
+    let _ = rustix::process::kill_process(
+        rustix::process::Pid::from_child(&daemon),
+        rustix::process::Signal::TERM,
+    );
     wait_timeout(&mut daemon, Duration::from_secs(5));
     assert!(!sock.exists(), "the socket is removed on SIGTERM");
 }
@@ -371,7 +422,11 @@ fn as_root_devices_are_real_character_nodes_removed_on_delete() {
     e.kill_daemon();
     let _ = std::fs::remove_file(&e.socket);
     // A daemon that makes nodes in /dev (the default as root).
-    let mut d = e.cmd(&["daemon"]).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut d = e
+        .cmd(&["daemon"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let t0 = Instant::now();
     while !e.socket.exists() {
         assert!(t0.elapsed() < Duration::from_secs(10));
@@ -379,7 +434,11 @@ fn as_root_devices_are_real_character_nodes_removed_on_delete() {
     }
     let node = e.ok(&["add", "--split"]);
     let nodes: Vec<&str> = node.lines().collect();
-    assert_eq!(nodes.len(), 2, "split mode makes an output and a capture node");
+    assert_eq!(
+        nodes.len(),
+        2,
+        "split mode makes an output and a capture node"
+    );
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     for n in &nodes {
         assert!(n.starts_with("/dev/video"), "{n}");
@@ -394,9 +453,15 @@ fn as_root_devices_are_real_character_nodes_removed_on_delete() {
     // Nodes of devices still present at shutdown are removed too.
     let again = e.ok(&["add"]).trim().to_string();
     assert!(std::path::Path::new(&again).exists());
-    let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&d), rustix::process::Signal::TERM);
+    let _ = rustix::process::kill_process(
+        rustix::process::Pid::from_child(&d),
+        rustix::process::Signal::TERM,
+    );
     wait_timeout(&mut d, Duration::from_secs(5));
-    assert!(!std::path::Path::new(&again).exists(), "{again} removed at daemon exit");
+    assert!(
+        !std::path::Path::new(&again).exists(),
+        "{again} removed at daemon exit"
+    );
 }
 
 #[test]
@@ -407,6 +472,11 @@ fn demo_runs_and_stops_cleanly() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.contains("device"), "{out}");
     let err = String::from_utf8_lossy(&o.stderr);
-    let fps: f64 = err.split("fps=").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    let fps: f64 = err
+        .split("fps=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0);
     assert!(fps > 20.0, "the demo produced frames at ~30 fps: {err}");
 }
