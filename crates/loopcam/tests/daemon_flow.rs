@@ -480,3 +480,96 @@ fn demo_runs_and_stops_cleanly() {
         .unwrap_or(0.0);
     assert!(fps > 20.0, "the demo produced frames at ~30 fps: {err}");
 }
+
+#[test]
+fn feed_reads_y4m_and_raw_files_and_dump_writes_y4m() {
+    use loopcam_media::{fourcc, layout, render, y4m_header, Pattern};
+    let e = Env::start("files");
+    let dev = e.ok(&["add"]).trim().to_string();
+    let l = layout(fourcc::YU12, 320, 240).unwrap();
+    let mut frame = vec![0u8; l.sizeimage];
+    // A Y4M file of 40 counter frames; feed takes size, format and rate from its header.
+    let y4m = e.dir.join("in.y4m");
+    let mut data = y4m_header(320, 240, 30, 1, fourcc::YU12)
+        .unwrap()
+        .into_bytes();
+    for n in 0..40 {
+        render(&Pattern::Counter, &l, n, &mut frame).unwrap();
+        data.extend_from_slice(b"FRAME\n");
+        data.extend_from_slice(&frame);
+    }
+    std::fs::write(&y4m, &data).unwrap();
+    let out = e.dir.join("out.y4m");
+    let mut feed = e.spawn(&["feed", &dev, "--input", y4m.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut c = e.spawn(&[
+        "dump",
+        &dev,
+        "--count",
+        "20",
+        "--verify",
+        "--json",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let st = wait_timeout(&mut c, Duration::from_secs(20));
+    let (so, err) = output_of(c);
+    assert!(st.success(), "{err}");
+    let s = summary(&so);
+    assert_eq!(s["frames"], 20);
+    assert_eq!(s["corrupt"], 0, "{err}");
+    let st = wait_timeout(&mut feed, Duration::from_secs(20));
+    assert!(st.success());
+    // The dump is a valid Y4M stream of 20 frames.
+    let written = std::fs::read(&out).unwrap();
+    assert!(
+        written.starts_with(b"YUV4MPEG2 W320 H240 F30:1"),
+        "{:?}",
+        String::from_utf8_lossy(&written[..40])
+    );
+    assert_eq!(written.windows(6).filter(|w| w == b"FRAME\n").count(), 20);
+    // Raw input: size and format from the command line.
+    let raw = e.dir.join("in.raw");
+    let mut rawdata = Vec::new();
+    for n in 100..130 {
+        render(&Pattern::Counter, &l, n, &mut frame).unwrap();
+        rawdata.extend_from_slice(&frame);
+    }
+    std::fs::write(&raw, &rawdata).unwrap();
+    let mut feed = e.spawn(&[
+        "feed",
+        &dev,
+        "--input",
+        raw.to_str().unwrap(),
+        "--format",
+        "YU12",
+        "--size",
+        "320x240",
+        "--fps",
+        "30",
+    ]);
+    let st = wait_timeout(&mut feed, Duration::from_secs(20));
+    assert!(st.success());
+    // A raw file whose length is not a whole number of frames is an error, not a hang.
+    std::fs::write(&raw, &rawdata[..rawdata.len() - 7]).unwrap();
+    let o = e.run(&[
+        "feed",
+        &dev,
+        "--input",
+        raw.to_str().unwrap(),
+        "--format",
+        "YU12",
+        "--size",
+        "320x240",
+        "--fps",
+        "300",
+    ]);
+    assert!(!o.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .filter(|l| l.starts_with("loopcam:"))
+            .count(),
+        1
+    );
+}
