@@ -72,6 +72,11 @@ pub struct VirtualFd {
     cache: BlockCache,
     /// Memory type of the current buffer set (from REQBUFS/CREATE_BUFS), for marshalling.
     memory: u32,
+    /// The caller waits for readiness itself (the preload library, so a blocked DQBUF holds no
+    /// lock and another thread's STREAMOFF gets through, H22).
+    external_wait: bool,
+    /// Set when a blocking call returned EAGAIN in `external_wait` mode: what to wait for.
+    blocked_on: Option<PollFlags>,
 }
 
 fn gone(e: Error) -> Errno {
@@ -114,6 +119,8 @@ impl VirtualFd {
                     maps: Vec::new(),
                     cache: BlockCache::default(),
                     memory: 0,
+                    external_wait: false,
+                    blocked_on: None,
                 };
                 v.set_nonblocking(nonblock)
                     .map_err(|e| Error::Io(e.into()))?;
@@ -124,6 +131,23 @@ impl VirtualFd {
                 "unexpected answer to Open: {other:?}"
             ))),
         }
+    }
+
+    /// Makes blocking calls return EAGAIN instead of waiting; [`VirtualFd::take_blocked_on`]
+    /// then says what readiness the caller must wait for before retrying.
+    pub fn set_external_wait(&mut self, on: bool) {
+        self.external_wait = on;
+    }
+
+    /// After an EAGAIN in external-wait mode on a blocking fd: the poll events to wait for.
+    /// `None` means the EAGAIN is the application's (non-blocking fd).
+    pub fn take_blocked_on(&mut self) -> Option<PollFlags> {
+        self.blocked_on.take()
+    }
+
+    /// Number of live application mappings.
+    pub fn mapping_count(&self) -> usize {
+        self.maps.len()
     }
 
     /// The pollable fd (the fd an application holds).
@@ -256,10 +280,15 @@ impl VirtualFd {
             };
             if let Some(events) = blocking_retry {
                 if !self.nonblocking() {
+                    if self.external_wait {
+                        self.blocked_on = Some(events);
+                        return Err(Errno::AGAIN);
+                    }
                     self.wait(events)?;
                     continue;
                 }
-                return Err(Errno::AGAIN);
+                // M3: a non-blocking DQEVENT with nothing pending is ENOENT, DQBUF is EAGAIN.
+                return Err(Errno::from_raw_os_error(result));
             }
             if copy_back {
                 arg.copy_from_slice(&out[..size.min(out.len())]);
@@ -531,6 +560,10 @@ impl VirtualFd {
                 Response::Error { errno, .. }
                     if errno == Errno::AGAIN.raw_os_error() && !self.nonblocking() =>
                 {
+                    if self.external_wait {
+                        self.blocked_on = Some(PollFlags::IN);
+                        return Err(Errno::AGAIN);
+                    }
                     self.wait(PollFlags::IN)?;
                 }
                 Response::Error { errno, .. } => return Err(Errno::from_raw_os_error(errno)),

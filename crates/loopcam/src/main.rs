@@ -4,6 +4,8 @@ mod demo;
 mod dump;
 mod feed;
 mod manage;
+mod run;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -67,6 +69,19 @@ enum Cmd {
     Dump(dump::DumpArgs),
     /// Everything in one process: a daemon, a device and a moving test pattern
     Demo(demo::DemoArgs),
+    /// Run an unmodified application so that it sees loopcam devices (LD_PRELOAD)
+    Run {
+        /// The command and its arguments
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            required = true,
+            value_name = "CMD"
+        )]
+        cmd: Vec<String>,
+    },
+    /// Check a file of frames against the `counter` test pattern
+    Verify(verify::VerifyArgs),
 }
 
 fn main() {
@@ -86,6 +101,8 @@ fn main() {
         Cmd::Feed(a) => feed::run(a),
         Cmd::Dump(a) => dump::run(a),
         Cmd::Demo(a) => demo::run(a),
+        Cmd::Run { cmd } => run::run(cmd),
+        Cmd::Verify(a) => verify::run(a),
     };
     if let Err(e) = r {
         // One line, no backtrace: the message chain joined.
