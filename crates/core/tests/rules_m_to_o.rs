@@ -950,7 +950,8 @@ fn n4_ext_ctrls_validation_is_all_or_nothing() {
         V4L2_CTRL_WHICH_REQUEST_VAL,
         &mut [ext(CID_TIMEOUT, 0)],
     );
-    assert_eq!(r, Err(Errno::EACCES));
+    // The kernel without a media device (and v4l2-compliance) say EINVAL, not EACCES.
+    assert_eq!(r, Err(Errno::EINVAL));
     // Another class in `which`.
     let (r, _) = ext_ctrls(
         &mut h,

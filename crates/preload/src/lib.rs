@@ -64,71 +64,21 @@ fn fail<T: From<i8>>(e: Errno) -> T {
     T::from(-1)
 }
 
-real!(
-    fn real_openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int;,
-    c"openat"
-);
-real!(fn real_close(fd: c_int) -> c_int;, c"close");
-real!(
-    fn real_close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int;,
-    c"close_range"
-);
-real!(fn real_dup(fd: c_int) -> c_int;, c"dup");
-real!(fn real_dup2(a: c_int, b: c_int) -> c_int;, c"dup2");
-real!(
-    fn real_dup3(a: c_int, b: c_int, flags: c_int) -> c_int;,
-    c"dup3"
-);
-real!(
-    fn real_fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int;,
-    c"fcntl"
-);
-real!(
-    fn real_ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_int;,
-    c"ioctl"
-);
-real!(
-    fn real_read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t;,
-    c"read"
-);
-real!(
-    fn real_write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t;,
-    c"write"
-);
-real!(
-    fn real_munmap(addr: *mut c_void, len: size_t) -> c_int;,
-    c"munmap"
-);
-real!(
-    fn real_fstat(fd: c_int, st: *mut libc::stat) -> c_int;,
-    c"fstat"
-);
-real!(
-    fn real_fstatat(dirfd: c_int, path: *const c_char, st: *mut libc::stat, flags: c_int) -> c_int;,
-    c"fstatat"
-);
-real!(
-    fn real_statx(
-        dirfd: c_int,
-        path: *const c_char,
-        flags: c_int,
-        mask: c_uint,
-        st: *mut libc::statx,
-    ) -> c_int;,
-    c"statx"
-);
-real!(
-    fn real_syscall(
-        n: c_long,
-        a: c_long,
-        b: c_long,
-        c: c_long,
-        d: c_long,
-        e: c_long,
-        f: c_long,
-    ) -> c_long;,
-    c"syscall"
-);
+real! { fn real_openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int; c"openat" }
+real! { fn real_close(fd: c_int) -> c_int; c"close" }
+real! { fn real_close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int; c"close_range" }
+real! { fn real_dup(fd: c_int) -> c_int; c"dup" }
+real! { fn real_dup2(a: c_int, b: c_int) -> c_int; c"dup2" }
+real! { fn real_dup3(a: c_int, b: c_int, flags: c_int) -> c_int; c"dup3" }
+real! { fn real_fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int; c"fcntl" }
+real! { fn real_ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_int; c"ioctl" }
+real! { fn real_read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t; c"read" }
+real! { fn real_write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t; c"write" }
+real! { fn real_munmap(addr: *mut c_void, len: size_t) -> c_int; c"munmap" }
+real! { fn real_fstat(fd: c_int, st: *mut libc::stat) -> c_int; c"fstat" }
+real! { fn real_fstatat(dirfd: c_int, path: *const c_char, st: *mut libc::stat, flags: c_int) -> c_int; c"fstatat" }
+real! { fn real_statx(dirfd: c_int, path: *const c_char, flags: c_int, mask: c_uint, st: *mut libc::statx) -> c_int; c"statx" }
+real! { fn real_syscall(n: c_long, a: c_long, b: c_long, c: c_long, d: c_long, e: c_long, f: c_long) -> c_long; c"syscall" }
 
 unsafe fn real_fopen(path: *const c_char, mode: *const c_char) -> *mut libc::FILE {
     static SYM: real::Sym = real::Sym::new(c"fopen");

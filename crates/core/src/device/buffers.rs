@@ -816,6 +816,8 @@ pub(crate) fn fill_buffer(q: &Queue, index: u32, b: &mut v4l2_buffer) {
         field: V4L2_FIELD_NONE,
         length: match q.memory {
             Memory::Mmap => buf.length,
+            // F15: a USERPTR/DMABUF slot reports the size it needs until QBUF gives one.
+            _ if buf.user_length == 0 => buf.length,
             _ => buf.user_length,
         },
         ..Default::default()

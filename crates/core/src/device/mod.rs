@@ -485,7 +485,11 @@ impl Device {
         let which = hdr.which;
         let def_val = which == V4L2_CTRL_WHICH_DEF_VAL;
         if which == V4L2_CTRL_WHICH_REQUEST_VAL {
-            return Err(Errno::EACCES);
+            // N4 / §P: without a media device the kernel answers EINVAL here
+            // (v4l2_g_ext_ctrls_request), and v4l2-compliance's Requests test accepts only
+            // EINVAL, EBADR or ENOTTY (the reference's EACCES is for incomplete requests).
+            hdr.error_idx = hdr.count;
+            return Err(Errno::EINVAL);
         }
         if which != V4L2_CTRL_WHICH_CUR_VAL && !def_val && which != V4L2_CTRL_CLASS_USER {
             hdr.error_idx = hdr.count;
