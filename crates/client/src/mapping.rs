@@ -149,22 +149,51 @@ pub unsafe fn unmap_buffer(addr: *mut u8, len: usize) -> rustix::io::Result<()> 
     unsafe { munmap(addr.cast(), len) }
 }
 
-/// Copies `len` bytes from application memory at `src` into `dst`.
-///
-/// # Safety
-/// `src..src+len` must be readable memory of the application (a USERPTR buffer it queued).
-pub unsafe fn copy_from_user(dst: &mut [u8], src: *const u8) {
-    // SAFETY: guaranteed by the caller; `dst` is a distinct Rust slice.
-    unsafe { std::ptr::copy_nonoverlapping(src, dst.as_mut_ptr(), dst.len()) }
+/// Copies `dst.len()` bytes from application memory at `src` into `dst`, like the kernel's
+/// copy_from_user: an unmapped or unreadable range is EFAULT, never a crash (H12: a bad USERPTR
+/// fails the call). process_vm_readv on our own pid does exactly this check.
+pub fn copy_from_user(dst: &mut [u8], src: usize) -> Result<(), rustix::io::Errno> {
+    if dst.is_empty() {
+        return Ok(());
+    }
+    let local = libc::iovec {
+        iov_base: dst.as_mut_ptr().cast(),
+        iov_len: dst.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: src as *mut libc::c_void,
+        iov_len: dst.len(),
+    };
+    // SAFETY: `local` is a valid writable Rust buffer; the kernel validates `remote` and
+    // returns EFAULT instead of faulting.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    if n == dst.len() as isize {
+        Ok(())
+    } else {
+        Err(rustix::io::Errno::FAULT)
+    }
 }
 
-/// Copies `src` into application memory at `dst`.
-///
-/// # Safety
-/// `dst..dst+src.len()` must be writable memory of the application (a USERPTR buffer).
-pub unsafe fn copy_to_user(dst: *mut u8, src: &[u8]) {
-    // SAFETY: guaranteed by the caller.
-    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) }
+/// Copies `src` into application memory at `dst` (copy_to_user): EFAULT for a bad range.
+pub fn copy_to_user(dst: usize, src: &[u8]) -> Result<(), rustix::io::Errno> {
+    if src.is_empty() {
+        return Ok(());
+    }
+    let local = libc::iovec {
+        iov_base: src.as_ptr() as *mut libc::c_void,
+        iov_len: src.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: dst as *mut libc::c_void,
+        iov_len: src.len(),
+    };
+    // SAFETY: `local` is a valid readable Rust buffer; the kernel validates `remote`.
+    let n = unsafe { libc::process_vm_writev(libc::getpid(), &local, 1, &remote, 1, 0) };
+    if n == src.len() as isize {
+        Ok(())
+    } else {
+        Err(rustix::io::Errno::FAULT)
+    }
 }
 
 /// Borrows `len` bytes of an application mapping this crate created.

@@ -77,6 +77,9 @@ pub struct VirtualFd {
     external_wait: bool,
     /// Set when a blocking call returned EAGAIN in `external_wait` mode: what to wait for.
     blocked_on: Option<PollFlags>,
+    /// Output buffers staged by PREPARE_BUF: their QBUF uses the prepared data (H18), whatever
+    /// pointer it carries.
+    prepared: Vec<u32>,
 }
 
 fn gone(e: Error) -> Errno {
@@ -121,6 +124,7 @@ impl VirtualFd {
                     memory: 0,
                     external_wait: false,
                     blocked_on: None,
+                    prepared: Vec::new(),
                 };
                 v.set_nonblocking(nonblock)
                     .map_err(|e| Error::Io(e.into()))?;
@@ -208,9 +212,12 @@ impl VirtualFd {
     /// request implies.
     pub unsafe fn ioctl(&mut self, request: u32, arg: &mut [u8]) -> Result<(), Errno> {
         let size = ioc_size(request);
-        if arg.len() < size {
+        // An empty `arg` stands for a NULL pointer: the daemon answers ENOTTY for an unknown
+        // request and EFAULT for a known one (A1, A4).
+        if !arg.is_empty() && arg.len() < size {
             return Err(Errno::FAULT);
         }
+        let size = size.min(arg.len());
         let arg = &mut arg[..size];
         // EXT_CTRLS: marshal the control array the pointer designates.
         let ext = matches!(
@@ -231,16 +238,17 @@ impl VirtualFd {
                     return Err(Errno::FAULT);
                 }
                 extra = vec![0u8; n];
-                // SAFETY: the caller guarantees the controls array is valid (ioctl contract).
-                unsafe { mapping::copy_from_user(&mut extra, ext_ptr as *const u8) };
+                mapping::copy_from_user(&mut extra, ext_ptr as usize)?;
             }
         }
         // Output USERPTR/DMABUF: copy the application's frame into the staging block first.
         if matches!(request, VIDIOC_QBUF | VIDIOC_PREPARE_BUF) {
             let b: v4l2_buffer = pod_read_unaligned(arg);
             let mem = if b.memory == 0 { self.memory } else { b.memory };
+            let already = request == VIDIOC_QBUF && self.prepared.contains(&b.index);
             if b.type_ == V4L2_BUF_TYPE_VIDEO_OUTPUT
                 && (mem == V4L2_MEMORY_USERPTR || mem == V4L2_MEMORY_DMABUF)
+                && !already
             {
                 // SAFETY: forwarded caller contract for the USERPTR address.
                 unsafe { self.stage_output(&b, mem)? };
@@ -291,21 +299,27 @@ impl VirtualFd {
                 return Err(Errno::from_raw_os_error(result));
             }
             if copy_back {
-                arg.copy_from_slice(&out[..size.min(out.len())]);
+                let n = size.min(out.len());
+                arg[..n].copy_from_slice(&out[..n]);
                 if ext && !out_extra.is_empty() {
-                    // SAFETY: same array we read above; the caller guarantees it is writable.
-                    unsafe {
-                        mapping::copy_to_user(
-                            ext_ptr as *mut u8,
-                            &out_extra[..extra.len().min(out_extra.len())],
-                        )
-                    };
+                    mapping::copy_to_user(
+                        ext_ptr as usize,
+                        &out_extra[..extra.len().min(out_extra.len())],
+                    )?;
                 }
             }
             if result != 0 {
                 return Err(Errno::from_raw_os_error(result));
             }
             match request {
+                VIDIOC_PREPARE_BUF => {
+                    let b: v4l2_buffer = pod_read_unaligned(arg);
+                    self.prepared.push(b.index);
+                }
+                VIDIOC_QBUF => {
+                    let b: v4l2_buffer = pod_read_unaligned(arg);
+                    self.prepared.retain(|i| *i != b.index);
+                }
                 VIDIOC_DQBUF => {
                     if let (Some(index), Some(r), Some(fd)) = (dqbuf_index, block, fd) {
                         let b: v4l2_buffer = pod_read_unaligned(arg);
@@ -339,6 +353,7 @@ impl VirtualFd {
                 VIDIOC_REQBUFS => {
                     let r: v4l2_requestbuffers = pod_read_unaligned(arg);
                     self.memory = if r.count > 0 { r.memory } else { 0 };
+                    self.prepared.clear();
                     // Existing mappings now belong to a freed buffer set (orphaned, F14).
                     for m in &mut self.maps {
                         m.index = None;
@@ -393,10 +408,8 @@ impl VirtualFd {
             if b.m_userptr() == 0 {
                 return Err(Errno::INVAL);
             }
-            // SAFETY: the caller guarantees the USERPTR range.
-            unsafe {
-                mapping::copy_from_user(&mut view.bytes_mut()[..n], b.m_userptr() as *const u8)
-            };
+            // H12: a bad USERPTR range is EFAULT, checked by the copy itself.
+            mapping::copy_from_user(&mut view.bytes_mut()[..n], b.m_userptr() as usize)?;
         } else {
             // DMABUF: the application passed an fd; map it and copy.
             let fd = b.m_fd();
@@ -438,8 +451,7 @@ impl VirtualFd {
                 let n = (b.bytesused as usize)
                     .min(view.len())
                     .min(b.length as usize);
-                // SAFETY: the caller guarantees the USERPTR range.
-                unsafe { mapping::copy_to_user(b.m_userptr() as *mut u8, &view.bytes()[..n]) };
+                mapping::copy_to_user(b.m_userptr() as usize, &view.bytes()[..n])?;
             }
             V4L2_MEMORY_DMABUF if b.type_ == V4L2_BUF_TYPE_VIDEO_CAPTURE => {
                 let n = b.bytesused as usize;

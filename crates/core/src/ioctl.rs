@@ -30,6 +30,48 @@ pub enum Outcome {
     Expbuf(ExpbufOut),
 }
 
+/// Every request [`dispatch`] implements; anything else is ENOTTY.
+const HANDLED: &[u32] = &[
+    VIDIOC_QUERYCAP,
+    VIDIOC_ENUM_FMT,
+    VIDIOC_G_FMT,
+    VIDIOC_S_FMT,
+    VIDIOC_TRY_FMT,
+    VIDIOC_ENUM_FRAMESIZES,
+    VIDIOC_ENUM_FRAMEINTERVALS,
+    VIDIOC_G_PARM,
+    VIDIOC_S_PARM,
+    VIDIOC_ENUMINPUT,
+    VIDIOC_ENUMOUTPUT,
+    VIDIOC_G_INPUT,
+    VIDIOC_S_INPUT,
+    VIDIOC_G_OUTPUT,
+    VIDIOC_S_OUTPUT,
+    VIDIOC_G_PRIORITY,
+    VIDIOC_S_PRIORITY,
+    VIDIOC_REQBUFS,
+    VIDIOC_CREATE_BUFS,
+    VIDIOC_QUERYBUF,
+    VIDIOC_QBUF,
+    VIDIOC_PREPARE_BUF,
+    VIDIOC_DQBUF,
+    VIDIOC_EXPBUF,
+    VIDIOC_STREAMON,
+    VIDIOC_STREAMOFF,
+    VIDIOC_SUBSCRIBE_EVENT,
+    VIDIOC_UNSUBSCRIBE_EVENT,
+    VIDIOC_DQEVENT,
+    VIDIOC_QUERYCTRL,
+    VIDIOC_QUERY_EXT_CTRL,
+    VIDIOC_QUERYMENU,
+    VIDIOC_G_CTRL,
+    VIDIOC_S_CTRL,
+    VIDIOC_G_EXT_CTRLS,
+    VIDIOC_S_EXT_CTRLS,
+    VIDIOC_TRY_EXT_CTRLS,
+    VIDIOC_LOG_STATUS,
+];
+
 /// Size in bytes of the argument of `request` (from its encoding).
 pub fn arg_size(request: u32) -> usize {
     ioc_size(request)
@@ -69,6 +111,11 @@ pub fn dispatch(
     extra: &mut [u8],
     now: Nanos,
 ) -> VResult<Outcome> {
+    // A1/B14 first: an unknown request is ENOTTY whatever its argument (v4l2-compliance calls
+    // them with a NULL pointer); only then A4: a known one without its argument is EFAULT.
+    if !HANDLED.contains(&request) {
+        return Err(Errno::ENOTTY);
+    }
     if arg.len() < ioc_size(request) {
         return Err(Errno::EFAULT);
     }

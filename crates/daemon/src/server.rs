@@ -536,9 +536,8 @@ impl Server {
                 mut arg,
                 mut extra,
             } => {
-                if arg.len() != loopcam_core::ioctl::arg_size(request) {
-                    arg.resize(loopcam_core::ioctl::arg_size(request), 0);
-                }
+                // An empty argument is a NULL pointer: the model answers ENOTTY or EFAULT (A4).
+                arg.truncate(loopcam_core::ioctl::arg_size(request));
                 let r = dispatch(&mut d.dev, id, request, &mut arg, &mut extra, now);
                 let always_copy = matches!(
                     request,

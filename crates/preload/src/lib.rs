@@ -38,6 +38,12 @@ use rustix::mm::ProtFlags;
 use crate::real::real;
 use crate::table::{is_ours, Entry, MAPS};
 
+/// `LOOPCAM_TRACE=1`: log every ioctl on a loopcam fd to stderr (for debugging apps).
+fn trace() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("LOOPCAM_TRACE").is_some_and(|v| v != "0"))
+}
+
 pub(crate) fn set_errno(e: c_int) {
     // SAFETY: __errno_location returns this thread's errno slot.
     unsafe { *libc::__errno_location() = e };
@@ -414,20 +420,32 @@ unsafe fn loopcam_ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_int {
     };
     let req = req as u32;
     let size = loopcam_abi::ioc_size(req);
-    if size > 0 && arg.is_null() {
-        return fail(Errno::FAULT); // A4
-    }
     let mut empty = [0u8; 0];
-    let buf: &mut [u8] = if size == 0 {
+    // A NULL argument travels as an empty one: ENOTTY if unknown, EFAULT if known (A1, A4).
+    let buf: &mut [u8] = if size == 0 || arg.is_null() {
         &mut empty
     } else {
         // SAFETY: ioctl(2) contract: `arg` points to the request's argument of `size` bytes.
         unsafe { std::slice::from_raw_parts_mut(arg as *mut u8, size) }
     };
+    let before = if trace() && buf.len() == 88 {
+        Some(bytemuck::pod_read_unaligned::<loopcam_abi::v4l2_buffer>(
+            buf,
+        ))
+    } else {
+        None
+    };
     let r = with_retry(&e, |v| {
         // SAFETY: the application's pointers inside the argument follow the ioctl contract.
         unsafe { v.ioctl(req, buf) }
     });
+    if trace() {
+        let name = loopcam_abi::ioctl_name(req).unwrap_or("?");
+        eprintln!("loopcam: fd {fd} {name} ({req:#010x}) -> {:?}", r.err());
+        if let (Some(b), Err(_)) = (before, &r) {
+            eprintln!("loopcam:   argument was {b:?}");
+        }
+    }
     match r {
         Ok(()) => 0,
         Err(err) => fail(err),

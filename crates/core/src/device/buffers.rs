@@ -14,8 +14,9 @@ use crate::time::Nanos;
 pub const BUF_CAPS: u32 = V4L2_BUF_CAP_SUPPORTS_MMAP
     | V4L2_BUF_CAP_SUPPORTS_USERPTR
     | V4L2_BUF_CAP_SUPPORTS_DMABUF
-    | V4L2_BUF_CAP_SUPPORTS_ORPHANED_BUFS
-    | V4L2_BUF_CAP_SUPPORTS_MAX_NUM_BUFFERS;
+    | V4L2_BUF_CAP_SUPPORTS_ORPHANED_BUFS;
+// SUPPORTS_MAX_NUM_BUFFERS is not reported (F13 makes it optional): v4l-utils before 1.26
+// still sees `max_num_buffers` as part of `reserved` and fails if it is not zero.
 
 /// Flags an application may pass on output buffers (H13); everything else is recomputed.
 const OUTPUT_USER_FLAGS: u32 =
@@ -223,7 +224,7 @@ impl Device {
             .map_or(0, |q| q.count());
         c.capabilities = BUF_CAPS;
         c.flags = 0;
-        c.max_num_buffers = self.cfg.max_buffers;
+        c.max_num_buffers = 0;
         c.reserved = [0; 5];
         if c.count == 0 {
             // F11: validation only, never EBUSY.
