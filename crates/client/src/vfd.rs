@@ -246,7 +246,11 @@ impl VirtualFd {
             let b: v4l2_buffer = pod_read_unaligned(arg);
             let mem = if b.memory == 0 { self.memory } else { b.memory };
             let already = request == VIDIOC_QBUF && self.prepared.contains(&b.index);
-            if b.type_ == V4L2_BUF_TYPE_VIDEO_CAPTURE && mem == V4L2_MEMORY_USERPTR && !already && b.m_userptr() != 0 {
+            if b.type_ == V4L2_BUF_TYPE_VIDEO_CAPTURE
+                && mem == V4L2_MEMORY_USERPTR
+                && !already
+                && b.m_userptr() != 0
+            {
                 // H12: the kernel pins a USERPTR buffer at QBUF/PREPARE_BUF, so an unmapped
                 // range fails there, not at DQBUF. Probe both ends of the range.
                 let (start, len) = (b.m_userptr() as usize, b.length.max(1) as usize);

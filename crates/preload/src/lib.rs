@@ -19,6 +19,7 @@
 
 #![allow(clippy::missing_safety_doc)]
 
+mod dirs;
 mod paths;
 mod real;
 mod table;
@@ -99,6 +100,35 @@ unsafe fn real_fopen(path: *const c_char, mode: *const c_char) -> *mut libc::FIL
     // SAFETY: forwarding the caller's arguments unchanged.
     unsafe { f(path, mode) }
 }
+
+unsafe fn real_opendir(path: *const c_char) -> *mut libc::DIR {
+    static SYM: real::Sym = real::Sym::new(c"opendir");
+    let a = SYM.addr();
+    if a == 0 {
+        set_errno(libc::ENOSYS);
+        return std::ptr::null_mut();
+    }
+    // SAFETY: `a` is libc's opendir.
+    let f: unsafe extern "C" fn(*const c_char) -> *mut libc::DIR =
+        unsafe { std::mem::transmute(a) };
+    // SAFETY: forwarding.
+    unsafe { f(path) }
+}
+
+unsafe fn real_readdir(sym: &real::Sym, dir: *mut libc::DIR) -> *mut libc::dirent64 {
+    let a = sym.addr();
+    if a == 0 {
+        set_errno(libc::ENOSYS);
+        return std::ptr::null_mut();
+    }
+    // SAFETY: `a` is libc's readdir/readdir64 (the same layout on LP64).
+    let f: unsafe extern "C" fn(*mut libc::DIR) -> *mut libc::dirent64 =
+        unsafe { std::mem::transmute(a) };
+    // SAFETY: forwarding.
+    unsafe { f(dir) }
+}
+
+real! { fn real_closedir(dir: *mut libc::DIR) -> c_int; c"closedir" }
 
 unsafe fn real_mmap(
     addr: *mut c_void,
@@ -279,6 +309,57 @@ pub unsafe extern "C" fn fopen(path: *const c_char, mode: *const c_char) -> *mut
 pub unsafe extern "C" fn fopen64(path: *const c_char, mode: *const c_char) -> *mut libc::FILE {
     // SAFETY: same function on LP64.
     unsafe { fopen(path, mode) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// directory listings
+
+#[no_mangle]
+pub unsafe extern "C" fn opendir(path: *const c_char) -> *mut libc::DIR {
+    // SAFETY: pass-through.
+    let d = unsafe { real_opendir(path) };
+    if !d.is_null() && !path.is_null() {
+        // SAFETY: NUL-terminated path (opendir contract).
+        let bytes = unsafe { CStr::from_ptr(path) }.to_bytes();
+        if dirs::is_listed_dir(bytes) {
+            let saved = errno();
+            guard((), || dirs::register(d as usize, bytes));
+            set_errno(saved);
+        }
+    }
+    d
+}
+
+unsafe fn readdir_common(sym: &real::Sym, dir: *mut libc::DIR) -> *mut libc::dirent64 {
+    // SAFETY: pass-through.
+    let e = unsafe { real_readdir(sym, dir) };
+    if e.is_null() && dirs::any() {
+        if let Some(x) = guard(None, || dirs::next_extra(dir as usize)) {
+            return x;
+        }
+    }
+    e
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn readdir(dir: *mut libc::DIR) -> *mut libc::dirent64 {
+    static SYM: real::Sym = real::Sym::new(c"readdir");
+    // SAFETY: forwarding the readdir contract.
+    unsafe { readdir_common(&SYM, dir) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn readdir64(dir: *mut libc::DIR) -> *mut libc::dirent64 {
+    static SYM: real::Sym = real::Sym::new(c"readdir64");
+    // SAFETY: forwarding the readdir contract.
+    unsafe { readdir_common(&SYM, dir) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn closedir(dir: *mut libc::DIR) -> c_int {
+    dirs::forget(dir as usize);
+    // SAFETY: pass-through.
+    unsafe { real_closedir(dir) }
 }
 
 // ---------------------------------------------------------------------------------------------
