@@ -12,6 +12,9 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "cargo build --workspace (the CLI and the preload library the app tests use)"
+cargo build --workspace
+
 step "cargo test --workspace"
 cargo test --workspace 2>&1 | tee target/test-output.txt
 
