@@ -1,10 +1,12 @@
 //! `loopcam`: the one command-line tool. Option letters of `add` follow v4l2loopback-ctl.
 
+mod bench;
 mod demo;
 mod dump;
 mod feed;
 mod manage;
 mod run;
+mod stream_cmd;
 mod verify;
 
 use std::path::PathBuf;
@@ -82,6 +84,16 @@ enum Cmd {
     },
     /// Check a file of frames against the `counter` test pattern
     Verify(verify::VerifyArgs),
+    /// Serve a capture device over HTTP: MJPEG stream, snapshot, state, viewer (ustreamer-compatible)
+    Stream(stream_cmd::StreamArgs),
+    /// Measure throughput, latency and overhead (the table of docs/PERFORMANCE.md)
+    Bench(bench::BenchArgs),
+    /// Benchmark helper: open/ioctl/close on /dev/null, prints ns per iteration
+    #[command(hide = true)]
+    BenchSyscalls {
+        #[arg(long, default_value_t = 100000)]
+        iterations: u64,
+    },
 }
 
 fn main() {
@@ -103,6 +115,9 @@ fn main() {
         Cmd::Demo(a) => demo::run(a),
         Cmd::Run { cmd } => run::run(cmd),
         Cmd::Verify(a) => verify::run(a),
+        Cmd::Stream(a) => stream_cmd::run(a),
+        Cmd::Bench(a) => bench::run(a),
+        Cmd::BenchSyscalls { iterations } => bench::syscall_loop(iterations),
     };
     if let Err(e) = r {
         // One line, no backtrace: the message chain joined.

@@ -471,6 +471,9 @@ fn with_retry<T>(
         };
         match (r, blocked) {
             (Err(Errno::AGAIN), Some(ev)) => {
+                if trace() {
+                    eprintln!("loopcam: waiting for {ev:?}");
+                }
                 wait_ready(e, ev)?;
                 if ev.contains(PollFlags::PRI) {
                     continue;
@@ -509,6 +512,9 @@ unsafe fn loopcam_ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_int {
         // SAFETY: ioctl(2) contract: `arg` points to the request's argument of `size` bytes.
         unsafe { std::slice::from_raw_parts_mut(arg as *mut u8, size) }
     };
+    if trace() {
+        eprintln!("loopcam: fd {fd} {} ... {:?}", loopcam_abi::ioctl_name(req as u32).unwrap_or("?"), &buf[..buf.len().min(12)]);
+    }
     let before = if trace() && buf.len() == 88 {
         Some(bytemuck::pod_read_unaligned::<loopcam_abi::v4l2_buffer>(
             buf,
