@@ -76,7 +76,11 @@ impl Env {
             std::thread::sleep(Duration::from_millis(20));
         }
         std::env::set_var("LOOPCAM_SOCKET", &socket);
-        Ok(Env { dir, daemon, seconds })
+        Ok(Env {
+            dir,
+            daemon,
+            seconds,
+        })
     }
 
     fn device(&self, spec: DeviceSpec) -> Result<String> {
@@ -116,8 +120,16 @@ fn memcpy_fps(frame: usize, seconds: f64) -> f64 {
     let mut copies = 0u64;
     let mut i = 0usize;
     while start.elapsed().as_secs_f64() < seconds {
-        let (a, b) = if i + 1 < n { bufs.split_at_mut(i + 1) } else { bufs.split_at_mut(1) };
-        let (src, dst) = if i + 1 < n { (&a[i], &mut b[0]) } else { (&b[n - 2], &mut a[0]) };
+        let (a, b) = if i + 1 < n {
+            bufs.split_at_mut(i + 1)
+        } else {
+            bufs.split_at_mut(1)
+        };
+        let (src, dst) = if i + 1 < n {
+            (&a[i], &mut b[0])
+        } else {
+            (&b[n - 2], &mut a[0])
+        };
         dst.copy_from_slice(src);
         copies += 1;
         i = (i + 1) % n;
@@ -204,7 +216,12 @@ fn write_fps(dev: &str, w: u32, h: u32, seconds: f64) -> Result<f64> {
 }
 
 /// A paced producer thread (for the fan-out and latency rows).
-fn paced_producer(dev: &str, fps: u32, stop: Arc<AtomicBool>, unpaced: bool) -> Result<std::thread::JoinHandle<Result<()>>> {
+fn paced_producer(
+    dev: &str,
+    fps: u32,
+    stop: Arc<AtomicBool>,
+    unpaced: bool,
+) -> Result<std::thread::JoinHandle<Result<()>>> {
     let mut p = Producer::open(dev, V4L2_PIX_FMT_YUYV, 1920, 1080, fps, 4)?;
     Ok(std::thread::spawn(move || -> Result<()> {
         let period = Duration::from_nanos(1_000_000_000 / u64::from(fps));
@@ -233,7 +250,15 @@ fn dump_children(dev: &str, n: usize, seconds: f64) -> Result<Vec<serde_json::Va
     let kids: Vec<Child> = (0..n)
         .map(|_| {
             Command::new(self_exe())
-                .args(["dump", dev, "--duration", &format!("{seconds}"), "--json", "--buffers", "4"])
+                .args([
+                    "dump",
+                    dev,
+                    "--duration",
+                    &format!("{seconds}"),
+                    "--json",
+                    "--buffers",
+                    "4",
+                ])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
@@ -243,7 +268,11 @@ fn dump_children(dev: &str, n: usize, seconds: f64) -> Result<Vec<serde_json::Va
     for k in kids {
         let o = k.wait_with_output()?;
         let s = String::from_utf8_lossy(&o.stdout);
-        let line = s.lines().rev().find(|l| l.starts_with('{')).context("a dump child printed no summary")?;
+        let line = s
+            .lines()
+            .rev()
+            .find(|l| l.starts_with('{'))
+            .context("a dump child printed no summary")?;
         out.push(serde_json::from_str(line)?);
     }
     Ok(out)
@@ -263,7 +292,10 @@ fn passthrough_ratio(quick: bool) -> Result<(f64, f64)> {
             c.env_remove("LD_PRELOAD");
         }
         let o = c.output()?;
-        Ok(String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().context("bench-syscalls output")?)
+        String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse::<f64>()
+            .context("bench-syscalls output")
     };
     let (mut plain, mut pre) = (f64::MAX, f64::MAX);
     for _ in 0..if quick { 2 } else { 5 } {
@@ -287,13 +319,21 @@ pub fn syscall_loop(iterations: u64) -> Result<()> {
             libc::close(fd);
         }
     }
-    println!("{:.1}", start.elapsed().as_nanos() as f64 / iterations as f64);
+    println!(
+        "{:.1}",
+        start.elapsed().as_nanos() as f64 / iterations as f64
+    );
     Ok(())
 }
 
 fn daemon_rss_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
@@ -302,7 +342,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let frame = 1920 * 1080 * 2;
     let mut rows: Vec<Row> = Vec::new();
     let say = |r: &Row| eprintln!("  {:<44} {:>12.1} {}", r.name, r.value, r.unit);
-    eprintln!("loopcam bench ({} mode)", if a.quick { "quick" } else { "full" });
+    eprintln!(
+        "loopcam bench ({} mode)",
+        if a.quick { "quick" } else { "full" }
+    );
 
     // 1
     let mem = memcpy_fps(frame, env.seconds);
@@ -313,7 +356,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
         reference: None,
         ratio: None,
         target: "-",
-        note: format!("rotating {} MiB > LLC {} MiB", ((2 * llc_bytes() / frame).max(4) + 2) * frame >> 20, llc_bytes() >> 20),
+        note: format!(
+            "rotating {} MiB > LLC {} MiB",
+            (((2 * llc_bytes() / frame).max(4) + 2) * frame) >> 20,
+            llc_bytes() >> 20
+        ),
     });
     say(rows.last().unwrap());
 
@@ -355,7 +402,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let sums = dump_children(&dfan, 8, env.seconds)?;
     stop.store(true, Ordering::Relaxed);
     let _ = prod.join();
-    let fps: Vec<f64> = sums.iter().map(|s| s["fps"].as_f64().unwrap_or(0.0)).collect();
+    let fps: Vec<f64> = sums
+        .iter()
+        .map(|s| s["fps"].as_f64().unwrap_or(0.0))
+        .collect();
     let agg: f64 = fps.iter().sum();
     let slowest = fps.iter().copied().fold(f64::MAX, f64::min);
     rows.push(Row {
@@ -365,7 +415,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
         reference: Some(mm),
         ratio: Some(agg / mm),
         target: ">= 1.0",
-        note: format!("slowest reader {:.0}% of the mean", 100.0 * slowest / (agg / 8.0)),
+        note: format!(
+            "slowest reader {:.0}% of the mean",
+            100.0 * slowest / (agg / 8.0)
+        ),
     });
     say(rows.last().unwrap());
     for readers in [1usize, 8] {
@@ -376,10 +429,20 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let sums = dump_children(&dl, readers, env.seconds.max(2.0))?;
         stop.store(true, Ordering::Relaxed);
         let _ = prod.join();
-        let p50 = sums.iter().map(|s| s["latency_p50_us"].as_f64().unwrap_or(0.0)).fold(0.0, f64::max);
-        let p99 = sums.iter().map(|s| s["latency_p99_us"].as_f64().unwrap_or(0.0)).fold(0.0, f64::max);
+        let p50 = sums
+            .iter()
+            .map(|s| s["latency_p50_us"].as_f64().unwrap_or(0.0))
+            .fold(0.0, f64::max);
+        let p99 = sums
+            .iter()
+            .map(|s| s["latency_p99_us"].as_f64().unwrap_or(0.0))
+            .fold(0.0, f64::max);
         rows.push(Row {
-            name: if readers == 1 { "5 wake-up latency p50, 1 reader" } else { "5 wake-up latency p50, 8 readers" },
+            name: if readers == 1 {
+                "5 wake-up latency p50, 1 reader"
+            } else {
+                "5 wake-up latency p50, 8 readers"
+            },
             value: p50,
             unit: "us",
             reference: None,
@@ -389,7 +452,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
         });
         say(rows.last().unwrap());
         rows.push(Row {
-            name: if readers == 1 { "5 wake-up latency p99, 1 reader" } else { "5 wake-up latency p99, 8 readers" },
+            name: if readers == 1 {
+                "5 wake-up latency p99, 1 reader"
+            } else {
+                "5 wake-up latency p99, 8 readers"
+            },
             value: p99,
             unit: "us",
             reference: None,
@@ -475,7 +542,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
         reference: Some(alloc as f64 / (1 << 20) as f64),
         ratio: None,
         target: "<= frames + 20 MiB",
-        note: format!("RSS {} MiB, frames allocated {} MiB", rss >> 20, alloc >> 20),
+        note: format!(
+            "RSS {} MiB, frames allocated {} MiB",
+            rss >> 20,
+            alloc >> 20
+        ),
     });
     say(rows.last().unwrap());
 
@@ -485,7 +556,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
             .iter()
             .map(|r| json!({"row": r.name, "value": r.value, "unit": r.unit, "reference": r.reference, "ratio": r.ratio, "target": r.target, "note": r.note}))
             .collect();
-        std::fs::write(p, serde_json::to_string_pretty(&json!({"quick": a.quick, "rows": v}))?)?;
+        std::fs::write(
+            p,
+            serde_json::to_string_pretty(&json!({"quick": a.quick, "rows": v}))?,
+        )?;
     }
     Ok(())
 }
@@ -535,16 +609,21 @@ fn v4l2ctl_row(env: &Env, quick: bool) -> Result<Row> {
     drop(killer);
     let _ = prod.kill();
     let _ = prod.wait();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     let fps = text
         .split_whitespace()
         .collect::<Vec<_>>()
         .windows(2)
         .filter(|w| w[1].starts_with("fps"))
         .filter_map(|w| w[0].trim_start_matches('<').parse::<f64>().ok())
-        .last()
+        .next_back()
         .with_context(|| {
-            let tail: String = text.chars().filter(|c| *c != '<' && *c != '>').take(200).collect();
+            let tail: String = text
+                .chars()
+                .filter(|c| *c != '<' && *c != '>')
+                .take(200)
+                .collect();
             format!("v4l2-ctl ({}) printed no fps: {}", out.status, tail.trim())
         })?;
     Ok(Row {
@@ -559,7 +638,10 @@ fn v4l2ctl_row(env: &Env, quick: bool) -> Result<Row> {
 }
 
 fn print_table(rows: &[Row]) {
-    println!("{:<46} {:>14} {:<14} {:>12} {:>8} {:<18} note", "row", "value", "unit", "reference", "ratio", "target");
+    println!(
+        "{:<46} {:>14} {:<14} {:>12} {:>8} {:<18} note",
+        "row", "value", "unit", "reference", "ratio", "target"
+    );
     for r in rows {
         println!(
             "{:<46} {:>14.1} {:<14} {:>12} {:>8} {:<18} {}",

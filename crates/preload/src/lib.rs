@@ -513,7 +513,11 @@ unsafe fn loopcam_ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_int {
         unsafe { std::slice::from_raw_parts_mut(arg as *mut u8, size) }
     };
     if trace() {
-        eprintln!("loopcam: fd {fd} {} ... {:?}", loopcam_abi::ioctl_name(req as u32).unwrap_or("?"), &buf[..buf.len().min(12)]);
+        eprintln!(
+            "loopcam: fd {fd} {} ... {:?}",
+            loopcam_abi::ioctl_name(req).unwrap_or("?"),
+            &buf[..buf.len().min(12)]
+        );
     }
     let before = if trace() && buf.len() == 88 {
         Some(bytemuck::pod_read_unaligned::<loopcam_abi::v4l2_buffer>(
