@@ -83,7 +83,12 @@ lc_bg() {
   local pid=$!
   LC_PIDS+=("$pid")
   LC_PID_OF[$name]=$pid
+  lc_register_pid "$pid"
 }
+
+# scripts/app-tests.sh passes LC_PIDFILE: every session leader started here is listed there, so
+# that it can clean up after a script killed before its own cleanup ran.
+lc_register_pid() { [ -n "${LC_PIDFILE:-}" ] && echo "$1" >>"$LC_PIDFILE"; return 0; }
 
 # lc_bg_in NAME INFILE CMD... : same, with stdin from INFILE (a fifo or file).
 lc_bg_in() {
@@ -93,6 +98,7 @@ lc_bg_in() {
   local pid=$!
   LC_PIDS+=("$pid")
   LC_PID_OF[$name]=$pid
+  lc_register_pid "$pid"
 }
 
 lc_alive() { local p=${LC_PID_OF[$1]:-}; [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
@@ -119,6 +125,10 @@ lc_stop() {
   if kill -0 "$p" 2>/dev/null; then kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null; fi
   wait "$p" 2>/dev/null
 }
+
+# lc_sleep SECONDS : a sleep that a signal interrupts (bash runs traps only between foreground
+# commands; `wait` returns at once on a trapped signal).
+lc_sleep() { sleep "$1" & wait $!; }
 
 # lc_wait_for SECONDS CMD... : retries CMD every 0.1 s until it succeeds or time runs out.
 lc_wait_for() {
@@ -150,12 +160,17 @@ lc_cleanup() {
     wait "$p" 2>/dev/null
   done
   lc_stop_daemon
-  # Never leave device nodes behind (the daemon removes them at exit; this catches a crash).
-  for n in "${LC_NODES[@]}"; do
-    if [ -c "$n" ] || [ -e "$n" ]; then
-      case "$n" in /dev/video*|"$LC_TMP"/*) rm -f "$n" && echo "  # removed leftover node $n" ;; esac
-    fi
-  done
+  # Never leave device nodes behind. The daemon removes its nodes when it exits on SIGTERM; only
+  # if it did not (crash, SIGKILL) are they removed here -- not after a clean exit, when the
+  # number may already belong to another daemon's new device.
+  if [ "$LC_DAEMON_CLEAN" != 1 ]; then
+    for n in "${LC_NODES[@]}"; do
+      case "$n" in
+        /dev/video*) [ -c "$n" ] && [ "$(stat -c %t "$n" 2>/dev/null)" = 51 ] && rm -f "$n" && echo "  # removed leftover node $n" ;;
+        "$LC_TMP"/*) rm -f "$n" ;;
+      esac
+    done
+  fi
   if [ "${LC_KEEP:-0}" = 1 ]; then echo "  # kept $LC_TMP" >&2; else rm -rf "$LC_TMP"; fi
 }
 trap lc_cleanup EXIT
@@ -180,14 +195,17 @@ lc_start_daemon() {
   vlog "loopcam daemon $*"
   RUST_LOG=${LC_DAEMON_LOG:-info} setsid "$LOOPCAM_BIN" daemon "$@" >"$LC_TMP/daemon.out" 2>"$LC_TMP/daemon.log" </dev/null &
   LC_DAEMON_PID=$!
+  LC_DAEMON_CLEAN=0
+  lc_register_pid "$LC_DAEMON_PID"
   if ! lc_wait_for 10 test -S "$LOOPCAM_SOCKET"; then
     lc_tail "$LC_TMP/daemon.log"
     lc_abort "$LC_NAME-daemon" "daemon did not create its socket within 10 s"
   fi
 }
 
+LC_DAEMON_CLEAN=1
 lc_stop_daemon() {
-  local p=$LC_DAEMON_PID t=0
+  local p=$LC_DAEMON_PID t=0 rc
   [ -n "$p" ] || return 0
   LC_DAEMON_PID=
   kill -TERM "$p" 2>/dev/null
@@ -197,6 +215,12 @@ lc_stop_daemon() {
     kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null
   fi
   wait "$p" 2>/dev/null
+  rc=$?
+  LC_DAEMON_CLEAN=1
+  if [ $rc -ne 0 ]; then
+    LC_DAEMON_CLEAN=0
+    echo "  # daemon exit status $rc; its log ends:"; lc_tail "$LC_TMP/daemon.log" 5
+  fi
   return 0
 }
 
@@ -213,12 +237,14 @@ lc_add() {
 }
 
 # lc_add_or_abort VAR [ADD ARGS...] : lc_add into variable VAR (first node), abort on failure.
+# All the nodes printed (two for --split: output, then capture) are in LC_ADDED.
 lc_add_or_abort() {
   local __var=$1 __out; shift
   __out=$(lc_add "$@" 2>&1) || lc_abort "$LC_NAME-add" "loopcam add $* failed: $__out"
   # lc_add ran in a subshell: record the nodes here too.
-  local n; while read -r n; do case "$n" in /*) LC_NODES+=("$n") ;; esac; done <<<"$__out"
-  printf -v "$__var" '%s' "$(head -n 1 <<<"$__out")"
+  LC_ADDED=()
+  local n; while read -r n; do case "$n" in /*) LC_NODES+=("$n"); LC_ADDED+=("$n") ;; esac; done <<<"$__out"
+  printf -v "$__var" '%s' "${LC_ADDED[0]:-}"
 }
 
 # lc_feed NAME DEV [FEED ARGS...] : `loopcam feed DEV ARGS` in the background, then waits until
@@ -233,6 +259,8 @@ lc_feed() {
 }
 
 lc_is_streaming() { [ "$(lc_query "$1" streaming)" = true ]; }
+# lc_has_readers DEV N : at least N streaming consumers (use with lc_wait_for).
+lc_has_readers() { local r; r=$(lc_query "$1" readers) && [ "${r:-0}" -ge "$2" ]; }
 
 # lc_query DEV KEY : one field of `loopcam query DEV --json`.
 lc_query() {
@@ -242,7 +270,9 @@ lc_query() {
 # lc_json_get KEY [FILE] : reads the last JSON object of FILE (or stdin), prints KEY
 # (dotted path, e.g. result.source.resolution.width). Booleans print as true/false.
 lc_json_get() {
-  "$LC_PY" - "$1" "${2:-/dev/stdin}" <<'PY'
+  "$LC_PY" -c "$LC_JSON_GET_PY" "$1" "${2:-/dev/stdin}"
+}
+LC_JSON_GET_PY='
 import json, sys
 key, path = sys.argv[1], sys.argv[2]
 text = open(path, errors="replace").read()
@@ -267,8 +297,7 @@ for k in key.split("."):
     else:
         sys.exit(1)
 print(json.dumps(obj) if isinstance(obj, (bool, list, dict)) or obj is None else obj)
-PY
-}
+'
 
 # ---------------------------------------------------------------------------------------------
 # Frame sources and verification
@@ -285,7 +314,7 @@ lc_counter_source() {
   lc_add_or_abort helper -n "helper-$name" --caps "YUYV:$size@$fps"
   mkfifo "$LC_TMP/$name.fifo"
   lc_feed "$name-feed" "$helper" --pattern counter --format YUYV --size "$size" --fps "$fps" ||
-    { fail "$name-source" "helper feed did not start"; return 1; }
+    lc_abort "$name-source" "helper feed did not start"
   # dump blocks opening the fifo until the reader (the application) opens it.
   lc_bg "$name-dump" bash -c 'exec "$1" dump "$2" --count "$3" --buffers 8 --output - >"$4"' _ \
     "$LOOPCAM_BIN" "$helper" "$count" "$LC_TMP/$name.fifo"

@@ -37,8 +37,10 @@ pub fn register(dir: usize, path: &[u8]) {
     for d in crate::paths::devices() {
         for n in &d.nodes {
             let name = n.rsplit('/').next().unwrap_or("").to_string();
-            // Only names the real directory lacks.
-            if !name.is_empty() && !std::path::Path::new(base).join(&name).exists() {
+            // Only names the real directory lacks. rustix makes the raw syscall: std's
+            // Path::exists would go through our own interposed statx, which fakes the node.
+            let real = rustix::fs::stat(std::path::Path::new(base).join(&name)).is_ok();
+            if !name.is_empty() && !real {
                 names.push(name);
             }
         }

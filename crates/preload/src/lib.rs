@@ -161,7 +161,9 @@ fn try_open(path: *const c_char, flags: c_int) -> Option<c_int> {
     }
     // SAFETY: open(2) takes a NUL-terminated path; null was excluded.
     let bytes = unsafe { CStr::from_ptr(path) }.to_bytes();
-    if !paths::is_video_path(bytes) {
+    // /dev/videoN, the runtime node directory, or any node path the daemon reports (a
+    // --node-dir elsewhere): the daemon says ENOENT for anything that is not its device.
+    if !paths::is_video_path(bytes) && !paths::is_video_name(bytes) {
         return None;
     }
     let p = std::str::from_utf8(bytes).ok()?;
@@ -713,11 +715,28 @@ fn node_rdev_for_path(path: *const c_char) -> Option<u64> {
     }
     // SAFETY: NUL-terminated path (stat contract).
     let bytes = unsafe { CStr::from_ptr(path) }.to_bytes();
-    if !paths::is_video_path(bytes) {
+    if !paths::is_video_path(bytes) && !paths::is_video_name(bytes) {
         return None;
     }
     let p = std::str::from_utf8(bytes).ok()?;
     paths::find_node(p).map(|(d, n)| paths::rdev_of(&d, &n))
+}
+
+/// A stat that found a regular file where a loopcam node lives (the unprivileged node
+/// directory holds placeholders): report the character device instead. Only paths whose last
+/// component is `videoN` pay for the check.
+fn placeholder_rdev(path: *const c_char, mode: u32) -> Option<u64> {
+    if mode & libc::S_IFMT != libc::S_IFREG || path.is_null() {
+        return None;
+    }
+    // SAFETY: NUL-terminated path (stat contract).
+    let bytes = unsafe { CStr::from_ptr(path) }.to_bytes();
+    if !paths::is_video_name(bytes) {
+        return None;
+    }
+    let p = std::str::from_utf8(bytes).ok()?;
+    let (d, n) = paths::find_node(p)?;
+    (n == p).then(|| paths::rdev_of(&d, &n))
 }
 
 #[no_mangle]
@@ -755,6 +774,15 @@ pub unsafe extern "C" fn fstatat(
             return 0;
         }
         set_errno(libc::ENOENT);
+    }
+    if r == 0 && !st.is_null() {
+        // SAFETY: the real fstatat filled `st`.
+        let mode = unsafe { (*st).st_mode };
+        if let Some(rdev) = guard(None, || placeholder_rdev(path, mode)) {
+            // SAFETY: fstatat contract.
+            paths::fill_stat(unsafe { &mut *st }, rdev);
+            return 0;
+        }
     }
     if r == 0 && flags & libc::AT_EMPTY_PATH != 0 && is_ours(dirfd) {
         // fstatat(fd, "", AT_EMPTY_PATH) is fstat.
@@ -881,6 +909,15 @@ pub unsafe extern "C" fn statx(
     }
     // SAFETY: pass-through.
     let r = unsafe { real_statx(dirfd, path, flags, mask, st) };
+    if r == 0 && !st.is_null() {
+        // SAFETY: the real statx filled `st`.
+        let mode = u32::from(unsafe { (*st).stx_mode });
+        if let Some(rdev) = guard(None, || placeholder_rdev(path, mode)) {
+            // SAFETY: statx contract.
+            paths::fill_statx(unsafe { &mut *st }, rdev);
+            return 0;
+        }
+    }
     if r < 0 && errno() == libc::ENOENT && !st.is_null() {
         if let Some(rdev) = guard(None, || node_rdev_for_path(path)) {
             // SAFETY: statx contract.

@@ -28,6 +28,13 @@ pub fn is_video_path(p: &[u8]) -> bool {
         .is_some_and(video_tail)
 }
 
+/// Whether the last path component is `videoN` (any directory). Allocation-free.
+pub fn is_video_name(p: &[u8]) -> bool {
+    let name = p.rsplit(|c| *c == b'/').next().unwrap_or(p);
+    name.strip_prefix(b"video")
+        .is_some_and(|d| !d.is_empty() && d.iter().all(u8::is_ascii_digit))
+}
+
 /// All devices the daemon hosts (empty without a daemon).
 pub fn devices() -> Vec<DeviceInfo> {
     Manager::connect()
