@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# The full test suite: formatting, lints, and every test of the workspace.
+# The full test suite: formatting, lints, every Rust test of the workspace, then the
+# real-application tests (v4l2-ctl, v4l2-compliance, ffmpeg, GStreamer, ustreamer, OpenCV,
+# Chromium, ...) through `loopcam run`, as root and — when run as root — again as an
+# unprivileged user. The applications must be installed (scripts/install-test-deps.sh; CI
+# does it in .ci/run): a missing tool is a failure, never a skip.
 # Usage: scripts/test.sh            (from anywhere inside the repository)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,12 +19,38 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo build --workspace (the CLI and the preload library the app tests use)"
 cargo build --workspace
 
-step "cargo test --workspace"
-cargo test --workspace 2>&1 | tee target/test-output.txt
+mkdir -p target
+rm -f target/test-output.txt target/app-tests.txt target/app-tests-nobody.txt
+status=0
 
-# Summary line in the plain "N passed, N failed" form, summed over every test binary.
+step "cargo test --workspace"
+cargo test --workspace 2>&1 | tee target/test-output.txt || status=1
+
+step "real-application tests"
+scripts/app-tests.sh --no-build 2>&1 | tee target/app-tests.txt || status=1
+
+if [ "$(id -u)" = 0 ]; then
+  step "real-application tests as an unprivileged user"
+  scripts/app-tests.sh --no-build --as-user nobody 2>&1 | tee target/app-tests-nobody.txt || status=1
+fi
+
+step "quick benchmark (checks every row runs; figures are not asserted)"
+target/debug/loopcam bench --quick 2>/dev/null | tee target/bench-quick.txt || { echo "bench --quick failed"; status=1; }
+
+# One closing line in the plain "N passed, N failed" form, summed over every test binary
+# and every application check.
 passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' target/test-output.txt | awk '{s+=$4} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' target/test-output.txt | awk '{s+=$6} END {print s+0}')
+for f in target/app-tests.txt target/app-tests-nobody.txt; do
+  [ -f "$f" ] || continue
+  line=$(grep -E '^app tests: [0-9]+ passed, [0-9]+ failed' "$f" | tail -n 1 || true)
+  if [ -z "$line" ]; then
+    failed=$((failed + 1))
+  else
+    passed=$((passed + $(echo "$line" | awk '{print $3}')))
+    failed=$((failed + $(echo "$line" | awk '{print $5}')))
+  fi
+done
 echo
 echo "tests: ${passed} passed, ${failed} failed"
-[ "$failed" -eq 0 ]
+[ "$failed" -eq 0 ] && [ "$status" -eq 0 ]
