@@ -26,6 +26,12 @@ pub struct DemoArgs {
     /// Stop after this many seconds (default: until Ctrl-C)
     #[arg(long, value_name = "SECONDS")]
     duration: Option<f64>,
+    /// Web viewer port (0: any free port)
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Web viewer address
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
 }
 
 pub fn run(a: DemoArgs) -> Result<()> {
@@ -52,14 +58,42 @@ pub fn run(a: DemoArgs) -> Result<()> {
         ..DeviceSpec::default()
     })?;
     let device = info.nodes[0].clone();
+    // The web viewer (loopcam stream) reads the device like any consumer. A busy port falls
+    // back to any free one rather than failing the demo.
+    let mut opts = loopcam_stream::StreamOptions {
+        source: loopcam_stream::Source::Device {
+            path: device.clone().into(),
+            backend: loopcam_stream::Backend::Loopcam,
+        },
+        listen: loopcam_stream::Listen::Tcp {
+            host: a.host.clone(),
+            port: a.port,
+        },
+        resolution: None,
+        format: None,
+        ..loopcam_stream::StreamOptions::default()
+    };
+    let viewer = match loopcam_stream::serve(opts.clone()) {
+        Ok(v) => v,
+        Err(_) if a.port != 0 => {
+            opts.listen = loopcam_stream::Listen::Tcp {
+                host: a.host.clone(),
+                port: 0,
+            };
+            loopcam_stream::serve(opts)?
+        }
+        Err(e) => return Err(e.into()),
+    };
     println!("loopcam demo");
     println!("  daemon socket : {}", socket.display());
     println!(
         "  device        : {device}  ({} {} @ {} fps, moving colour bars)",
         a.format, a.size, a.fps
     );
+    let url = viewer.url().trim_end_matches('/').to_string();
+    println!("  web viewer    : {url}/   (MJPEG stream {url}/stream, snapshot {url}/snapshot)");
     println!();
-    println!("In another terminal:");
+    println!("Open the viewer in a browser. In another terminal:");
     println!("  export LOOPCAM_SOCKET={}", socket.display());
     println!("  loopcam list");
     println!("  loopcam dump {device} --count 300");
@@ -89,6 +123,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     });
     let feed_result = feeder.join().expect("feed thread");
     finished.store(true, Ordering::Relaxed);
+    viewer.stop();
     stop.stop();
     let daemon_result = daemon_thread.join().expect("daemon thread");
     let _ = std::fs::remove_dir_all(&dir);
