@@ -24,7 +24,7 @@ rm -f target/test-output.txt target/app-tests.txt target/app-tests-nobody.txt
 status=0
 
 step "cargo test --workspace"
-cargo test --workspace 2>&1 | tee target/test-output.txt || status=1
+cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt || status=1
 
 step "real-application tests"
 scripts/app-tests.sh --no-build 2>&1 | tee target/app-tests.txt || status=1
