@@ -62,7 +62,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     // back to any free one rather than failing the demo.
     let mut opts = loopcam_stream::StreamOptions {
         source: loopcam_stream::Source::Device {
-            path: device.clone().into(),
+            path: device.clone(),
             backend: loopcam_stream::Backend::Loopcam,
         },
         listen: loopcam_stream::Listen::Tcp {
