@@ -15,76 +15,23 @@ use std::collections::VecDeque;
 
 use loopcam_abi::*;
 use loopcam_core::testing::{check_counter, counter_pattern, Harness};
-use loopcam_core::{
-    DeviceConfig, Dir, Errno, MapInfo, Node, NodeLayout, OpenMode, OpenerId, VResult,
-};
+use loopcam_core::{DeviceConfig, Dir, Errno, MapInfo, Node, OpenMode, OpenerId, VResult};
 
-const CAP: u32 = V4L2_BUF_TYPE_VIDEO_CAPTURE;
-const OUT: u32 = V4L2_BUF_TYPE_VIDEO_OUTPUT;
-const MMAP: u32 = V4L2_MEMORY_MMAP;
-
-// poll(2) bits as on Linux.
-const POLLIN: u32 = 0x001;
-const POLLPRI: u32 = 0x002;
-const POLLOUT: u32 = 0x004;
-const POLLERR: u32 = 0x008;
-const POLLRDNORM: u32 = 0x040;
+mod common;
+use common::*;
 
 // open(2) flags used by EXPBUF.
 const O_RDWR: u32 = 2;
 const O_CLOEXEC: u32 = 0o2_000_000;
 
-/// One frame period at the default 30 fps.
-const FRAME_NS: u64 = 33_333_333;
-
 // ---------------------------------------------------------------------------------------------
-// Raw ioctl helpers: each fills the struct the way the C applications do.
+// Raw ioctl helpers used only here (the shared ones are in `common`): each fills the struct the
+// way the C applications do.
 // ---------------------------------------------------------------------------------------------
 
 fn cstr(b: &[u8]) -> String {
     let n = b.iter().position(|c| *c == 0).unwrap_or(b.len());
     String::from_utf8_lossy(&b[..n]).into_owned()
-}
-
-fn querycap(h: &mut Harness, fd: OpenerId) -> v4l2_capability {
-    let mut c = v4l2_capability::default();
-    h.ioctl(fd, VIDIOC_QUERYCAP, &mut c).expect("QUERYCAP");
-    c
-}
-
-fn pix(width: u32, height: u32, pixelformat: u32) -> v4l2_pix_format {
-    v4l2_pix_format {
-        width,
-        height,
-        pixelformat,
-        field: V4L2_FIELD_ANY,
-        ..Default::default()
-    }
-}
-
-fn fmt_ioctl(
-    h: &mut Harness,
-    fd: OpenerId,
-    req: u32,
-    type_: u32,
-    p: v4l2_pix_format,
-) -> VResult<v4l2_pix_format> {
-    let mut f = v4l2_format {
-        type_,
-        ..Default::default()
-    };
-    f.set_pix(&p);
-    h.ioctl(fd, req, &mut f)?;
-    Ok(f.pix())
-}
-
-fn s_fmt(
-    h: &mut Harness,
-    fd: OpenerId,
-    type_: u32,
-    p: v4l2_pix_format,
-) -> VResult<v4l2_pix_format> {
-    fmt_ioctl(h, fd, VIDIOC_S_FMT, type_, p)
 }
 
 fn try_fmt(
@@ -96,82 +43,6 @@ fn try_fmt(
     fmt_ioctl(h, fd, VIDIOC_TRY_FMT, type_, p)
 }
 
-fn g_fmt(h: &mut Harness, fd: OpenerId, type_: u32) -> VResult<v4l2_pix_format> {
-    let mut f = v4l2_format {
-        type_,
-        ..Default::default()
-    };
-    h.ioctl(fd, VIDIOC_G_FMT, &mut f)?;
-    Ok(f.pix())
-}
-
-fn reqbufs(
-    h: &mut Harness,
-    fd: OpenerId,
-    type_: u32,
-    memory: u32,
-    count: u32,
-) -> VResult<v4l2_requestbuffers> {
-    let mut r = v4l2_requestbuffers {
-        count,
-        type_,
-        memory,
-        ..Default::default()
-    };
-    h.ioctl(fd, VIDIOC_REQBUFS, &mut r)?;
-    Ok(r)
-}
-
-fn querybuf(h: &mut Harness, fd: OpenerId, type_: u32, index: u32) -> VResult<v4l2_buffer> {
-    let mut b = v4l2_buffer {
-        index,
-        type_,
-        memory: MMAP,
-        ..Default::default()
-    };
-    h.ioctl(fd, VIDIOC_QUERYBUF, &mut b)?;
-    Ok(b)
-}
-
-fn qbuf(
-    h: &mut Harness,
-    fd: OpenerId,
-    type_: u32,
-    index: u32,
-    bytesused: u32,
-) -> VResult<v4l2_buffer> {
-    let mut b = v4l2_buffer {
-        index,
-        type_,
-        memory: MMAP,
-        bytesused,
-        field: V4L2_FIELD_NONE,
-        ..Default::default()
-    };
-    h.ioctl(fd, VIDIOC_QBUF, &mut b)?;
-    Ok(b)
-}
-
-fn dqbuf(h: &mut Harness, fd: OpenerId, type_: u32) -> VResult<v4l2_buffer> {
-    let mut b = v4l2_buffer {
-        type_,
-        memory: MMAP,
-        ..Default::default()
-    };
-    h.ioctl(fd, VIDIOC_DQBUF, &mut b)?;
-    Ok(b)
-}
-
-fn streamon(h: &mut Harness, fd: OpenerId, type_: u32) -> VResult<()> {
-    let mut t = type_;
-    h.ioctl(fd, VIDIOC_STREAMON, &mut t).map(|_| ())
-}
-
-fn streamoff(h: &mut Harness, fd: OpenerId, type_: u32) -> VResult<()> {
-    let mut t = type_;
-    h.ioctl(fd, VIDIOC_STREAMOFF, &mut t).map(|_| ())
-}
-
 fn g_parm(h: &mut Harness, fd: OpenerId, type_: u32) -> VResult<v4l2_streamparm> {
     let mut p = v4l2_streamparm {
         type_,
@@ -179,56 +50,6 @@ fn g_parm(h: &mut Harness, fd: OpenerId, type_: u32) -> VResult<v4l2_streamparm>
     };
     h.ioctl(fd, VIDIOC_G_PARM, &mut p)?;
     Ok(p)
-}
-
-/// S_PARM with TIMEPERFRAME; returns the interval the device settled on.
-fn s_parm(h: &mut Harness, fd: OpenerId, type_: u32, num: u32, den: u32) -> VResult<v4l2_fract> {
-    let mut p = v4l2_streamparm {
-        type_,
-        ..Default::default()
-    };
-    let tpf = v4l2_fract {
-        numerator: num,
-        denominator: den,
-    };
-    if type_ == CAP {
-        p.set_capture(&v4l2_captureparm {
-            capability: V4L2_CAP_TIMEPERFRAME,
-            timeperframe: tpf,
-            ..Default::default()
-        });
-    } else {
-        p.set_output(&v4l2_outputparm {
-            capability: V4L2_CAP_TIMEPERFRAME,
-            timeperframe: tpf,
-            ..Default::default()
-        });
-    }
-    h.ioctl(fd, VIDIOC_S_PARM, &mut p)?;
-    Ok(if type_ == CAP {
-        p.capture().timeperframe
-    } else {
-        p.output().timeperframe
-    })
-}
-
-fn enum_fmts(h: &mut Harness, fd: OpenerId, type_: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for index in 0..64 {
-        let mut d = v4l2_fmtdesc {
-            index,
-            type_,
-            ..Default::default()
-        };
-        match h.ioctl(fd, VIDIOC_ENUM_FMT, &mut d) {
-            Ok(_) => out.push(d.pixelformat),
-            Err(e) => {
-                assert_eq!(e, Errno::EINVAL, "ENUM_FMT ends with EINVAL");
-                break;
-            }
-        }
-    }
-    out
 }
 
 /// ENUM_FRAMESIZES for one fourcc: the discrete sizes, or `Err(type)` for a stepwise answer.
@@ -279,62 +100,6 @@ fn discrete_intervals(
         out.push((d.numerator, d.denominator));
     }
     Ok(out)
-}
-
-fn subscribe(h: &mut Harness, fd: OpenerId, type_: u32, flags: u32) -> VResult<()> {
-    let mut s = v4l2_event_subscription {
-        type_,
-        flags,
-        ..Default::default()
-    };
-    h.ioctl(fd, VIDIOC_SUBSCRIBE_EVENT, &mut s).map(|_| ())
-}
-
-fn dqevent(h: &mut Harness, fd: OpenerId) -> VResult<v4l2_event> {
-    let mut e = v4l2_event::default();
-    h.ioctl(fd, VIDIOC_DQEVENT, &mut e)?;
-    Ok(e)
-}
-
-/// mmap(MAP_SHARED) of buffer `index` at the offset QUERYBUF reports.
-fn map(h: &mut Harness, fd: OpenerId, type_: u32, index: u32, prot_write: bool) -> MapInfo {
-    let b = querybuf(h, fd, type_, index).expect("QUERYBUF");
-    let m = h
-        .dev
-        .mmap(
-            fd,
-            b.m_offset().into(),
-            b.length.into(),
-            true,
-            prot_write,
-            true,
-        )
-        .expect("mmap");
-    h.sync();
-    m
-}
-
-fn ts_ns(b: &v4l2_buffer) -> u64 {
-    b.timestamp.tv_sec as u64 * 1_000_000_000 + b.timestamp.tv_usec as u64 * 1000
-}
-
-/// The counter frame a consumer sees in a dequeued buffer; panics on a torn or foreign frame.
-fn frame_of(h: &Harness, fd: OpenerId, b: &v4l2_buffer) -> u64 {
-    let data = h
-        .view(fd, b.index, b.bytesused as usize)
-        .expect("the dequeued buffer is mapped");
-    check_counter(&data).unwrap_or_else(|| panic!("buffer {} holds a torn frame", b.index))
-}
-
-fn sizeimage(h: &Harness) -> usize {
-    h.dev.format().sizeimage as usize
-}
-
-/// One write() of counter frame `n` (ffmpeg, OBS, pyvirtualcam producers).
-fn write_frame(h: &mut Harness, fd: OpenerId, n: u64) {
-    let data = counter_pattern(n, sizeimage(h));
-    let r = h.write(fd, &data).expect("write()");
-    assert_eq!(r as usize, data.len(), "write() reports the whole frame");
 }
 
 /// A plain MMAP capture client after negotiation: REQBUFS, QUERYBUF + mmap, QBUF all,
@@ -474,28 +239,6 @@ impl MmapProducer {
         assert_eq!(b.index, i);
         self.queued.push_back(i);
     }
-}
-
-fn exclusive() -> DeviceConfig {
-    DeviceConfig {
-        exclusive_caps: true,
-        ..Default::default()
-    }
-}
-
-fn split() -> DeviceConfig {
-    DeviceConfig {
-        layout: NodeLayout::Split,
-        ..Default::default()
-    }
-}
-
-/// A write()-based producer on `node` with the given format.
-fn write_producer(h: &mut Harness, node: Node, w: u32, ht: u32, fourcc: u32) -> OpenerId {
-    let p = h.open_as(node, OpenMode::RDWR).expect("open producer");
-    let f = s_fmt(h, p, OUT, pix(w, ht, fourcc)).expect("S_FMT(OUTPUT)");
-    assert_eq!((f.width, f.height, f.pixelformat), (w, ht, fourcc));
-    p
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -888,7 +631,7 @@ impl GstSrc {
         let r = s_parm(h, fd, CAP, t.numerator, t.denominator).expect("E.3: S_PARM");
         assert!(r.numerator != 0 && r.denominator != 0);
         // SOURCE_CHANGE subscription during allocation (failure tolerated, but we support it).
-        subscribe(h, fd, V4L2_EVENT_SOURCE_CHANGE, 0).expect("SUBSCRIBE SOURCE_CHANGE");
+        subscribe(h, fd, V4L2_EVENT_SOURCE_CHANGE, 0, 0).expect("SUBSCRIBE SOURCE_CHANGE");
         // Allocator probe: REQBUFS(0) per memory type, CREATE_BUFS(0).
         let r = reqbufs(h, fd, CAP, MMAP, 0).expect("E.3: REQBUFS(0) probe for MMAP");
         assert_eq!(r.count, 0);
@@ -1868,7 +1611,7 @@ fn b8_v4l2_ctl_stream_out_mmap_feeds_stream_mmap() {
     let mut prod = MmapProducer::new(out, n);
     // v4l2-ctl -d0 --stream-mmap (3 buffers) starts first.
     let cap_fd = h.open();
-    subscribe(&mut h, cap_fd, V4L2_EVENT_EOS, 0).expect("E.11: EOS subscription");
+    subscribe(&mut h, cap_fd, V4L2_EVENT_EOS, 0, 0).expect("E.11: EOS subscription");
     let mut input = 0;
     h.ioctl(cap_fd, VIDIOC_G_INPUT, &mut input).unwrap();
     let mut inp = v4l2_input {

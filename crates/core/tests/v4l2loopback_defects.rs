@@ -14,97 +14,20 @@ use std::collections::BTreeSet;
 use loopcam_abi::*;
 use loopcam_core::events::EVENT_PRI_CLIENT_USAGE;
 use loopcam_core::testing::{check_counter, counter_pattern, Harness};
-use loopcam_core::{
-    DeviceConfig, Dir, Errno, MapInfo, Node, NodeLayout, OpenMode, OpenerId, VResult,
-};
+use loopcam_core::{DeviceConfig, Dir, Errno, Node, NodeLayout, OpenMode, OpenerId, VResult};
 
-const CAP: u32 = V4L2_BUF_TYPE_VIDEO_CAPTURE;
-const OUT: u32 = V4L2_BUF_TYPE_VIDEO_OUTPUT;
-const MMAP: u32 = V4L2_MEMORY_MMAP;
+mod common;
+use common::*;
 
-// poll(2) bits as on Linux.
-const POLLIN: u32 = 0x001;
-const POLLPRI: u32 = 0x002;
-const POLLOUT: u32 = 0x004;
-const POLLERR: u32 = 0x008;
-const POLLRDNORM: u32 = 0x040;
+// poll(2) bits as on Linux (the others are in `common`).
 const POLLWRNORM: u32 = 0x100;
 
-/// One frame period at the default 30 fps.
-const FRAME_NS: u64 = 33_333_333;
 const SECOND: u64 = 1_000_000_000;
 
 // ---------------------------------------------------------------------------------------------
-// Raw ioctl helpers (the C applications' struct contents).
+// Raw ioctl helpers used only here (the shared ones are in `common`; the C applications' struct
+// contents).
 // ---------------------------------------------------------------------------------------------
-
-fn querycap(h: &mut Harness, fd: OpenerId) -> v4l2_capability {
-    let mut c = v4l2_capability::default();
-    h.ioctl(fd, VIDIOC_QUERYCAP, &mut c).expect("QUERYCAP");
-    c
-}
-
-fn pix(width: u32, height: u32, pixelformat: u32) -> v4l2_pix_format {
-    v4l2_pix_format {
-        width,
-        height,
-        pixelformat,
-        field: V4L2_FIELD_ANY,
-        ..Default::default()
-    }
-}
-
-fn s_fmt(
-    h: &mut Harness,
-    fd: OpenerId,
-    type_: u32,
-    p: v4l2_pix_format,
-) -> VResult<v4l2_pix_format> {
-    let mut f = v4l2_format {
-        type_,
-        ..Default::default()
-    };
-    f.set_pix(&p);
-    h.ioctl(fd, VIDIOC_S_FMT, &mut f)?;
-    Ok(f.pix())
-}
-
-fn g_fmt(h: &mut Harness, fd: OpenerId, type_: u32) -> VResult<v4l2_pix_format> {
-    let mut f = v4l2_format {
-        type_,
-        ..Default::default()
-    };
-    h.ioctl(fd, VIDIOC_G_FMT, &mut f)?;
-    Ok(f.pix())
-}
-
-fn reqbufs(
-    h: &mut Harness,
-    fd: OpenerId,
-    type_: u32,
-    memory: u32,
-    count: u32,
-) -> VResult<v4l2_requestbuffers> {
-    let mut r = v4l2_requestbuffers {
-        count,
-        type_,
-        memory,
-        ..Default::default()
-    };
-    h.ioctl(fd, VIDIOC_REQBUFS, &mut r)?;
-    Ok(r)
-}
-
-fn querybuf(h: &mut Harness, fd: OpenerId, type_: u32, index: u32) -> VResult<v4l2_buffer> {
-    let mut b = v4l2_buffer {
-        index,
-        type_,
-        memory: MMAP,
-        ..Default::default()
-    };
-    h.ioctl(fd, VIDIOC_QUERYBUF, &mut b)?;
-    Ok(b)
-}
 
 fn qbuf_mem(
     h: &mut Harness,
@@ -126,10 +49,6 @@ fn qbuf_mem(
     Ok(b)
 }
 
-fn qbuf(h: &mut Harness, fd: OpenerId, type_: u32, index: u32, bytesused: u32) -> VResult<()> {
-    qbuf_mem(h, fd, type_, MMAP, index, bytesused).map(|_| ())
-}
-
 fn dqbuf_mem(h: &mut Harness, fd: OpenerId, type_: u32, memory: u32) -> VResult<v4l2_buffer> {
     let mut b = v4l2_buffer {
         type_,
@@ -138,50 +57,6 @@ fn dqbuf_mem(h: &mut Harness, fd: OpenerId, type_: u32, memory: u32) -> VResult<
     };
     h.ioctl(fd, VIDIOC_DQBUF, &mut b)?;
     Ok(b)
-}
-
-fn dqbuf(h: &mut Harness, fd: OpenerId, type_: u32) -> VResult<v4l2_buffer> {
-    dqbuf_mem(h, fd, type_, MMAP)
-}
-
-fn streamon(h: &mut Harness, fd: OpenerId, type_: u32) -> VResult<()> {
-    let mut t = type_;
-    h.ioctl(fd, VIDIOC_STREAMON, &mut t).map(|_| ())
-}
-
-fn streamoff(h: &mut Harness, fd: OpenerId, type_: u32) -> VResult<()> {
-    let mut t = type_;
-    h.ioctl(fd, VIDIOC_STREAMOFF, &mut t).map(|_| ())
-}
-
-fn s_parm(h: &mut Harness, fd: OpenerId, type_: u32, num: u32, den: u32) -> VResult<v4l2_fract> {
-    let mut p = v4l2_streamparm {
-        type_,
-        ..Default::default()
-    };
-    let tpf = v4l2_fract {
-        numerator: num,
-        denominator: den,
-    };
-    if type_ == CAP {
-        p.set_capture(&v4l2_captureparm {
-            capability: V4L2_CAP_TIMEPERFRAME,
-            timeperframe: tpf,
-            ..Default::default()
-        });
-    } else {
-        p.set_output(&v4l2_outputparm {
-            capability: V4L2_CAP_TIMEPERFRAME,
-            timeperframe: tpf,
-            ..Default::default()
-        });
-    }
-    h.ioctl(fd, VIDIOC_S_PARM, &mut p)?;
-    Ok(if type_ == CAP {
-        p.capture().timeperframe
-    } else {
-        p.output().timeperframe
-    })
 }
 
 fn g_parm_capture(h: &mut Harness, fd: OpenerId) -> v4l2_fract {
@@ -193,89 +68,11 @@ fn g_parm_capture(h: &mut Harness, fd: OpenerId) -> v4l2_fract {
     p.capture().timeperframe
 }
 
-fn enum_fmts(h: &mut Harness, fd: OpenerId, type_: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for index in 0..64 {
-        let mut d = v4l2_fmtdesc {
-            index,
-            type_,
-            ..Default::default()
-        };
-        if h.ioctl(fd, VIDIOC_ENUM_FMT, &mut d).is_err() {
-            break;
-        }
-        out.push(d.pixelformat);
-    }
-    out
-}
-
-fn subscribe(h: &mut Harness, fd: OpenerId, type_: u32, id: u32, flags: u32) -> VResult<()> {
-    let mut s = v4l2_event_subscription {
-        type_,
-        id,
-        flags,
-        ..Default::default()
-    };
-    h.ioctl(fd, VIDIOC_SUBSCRIBE_EVENT, &mut s).map(|_| ())
-}
-
-fn dqevent(h: &mut Harness, fd: OpenerId) -> VResult<v4l2_event> {
-    let mut e = v4l2_event::default();
-    h.ioctl(fd, VIDIOC_DQEVENT, &mut e)?;
-    Ok(e)
-}
-
-/// mmap(MAP_SHARED) at the QUERYBUF offset.
-fn map(h: &mut Harness, fd: OpenerId, type_: u32, index: u32, prot_write: bool) -> MapInfo {
-    let b = querybuf(h, fd, type_, index).expect("QUERYBUF");
-    let m = h
-        .dev
-        .mmap(
-            fd,
-            b.m_offset().into(),
-            b.length.into(),
-            true,
-            prot_write,
-            true,
-        )
-        .expect("mmap");
-    h.sync();
-    m
-}
-
-fn ts_ns(b: &v4l2_buffer) -> u64 {
-    b.timestamp.tv_sec as u64 * SECOND + b.timestamp.tv_usec as u64 * 1000
-}
-
-fn sizeimage(h: &Harness) -> usize {
-    h.dev.format().sizeimage as usize
-}
-
 fn caps_of(h: &mut Harness, node: Node) -> u32 {
     let fd = h.open_as(node, OpenMode::RDONLY).unwrap();
     let c = querycap(h, fd).device_caps;
     h.close(fd);
     c
-}
-
-fn frame_of(h: &Harness, fd: OpenerId, b: &v4l2_buffer) -> u64 {
-    let data = h
-        .view(fd, b.index, b.bytesused as usize)
-        .expect("the dequeued buffer is mapped");
-    check_counter(&data).unwrap_or_else(|| panic!("buffer {} holds a torn frame", b.index))
-}
-
-fn write_frame(h: &mut Harness, fd: OpenerId, n: u64) {
-    let data = counter_pattern(n, sizeimage(h));
-    h.write(fd, &data).expect("write()");
-}
-
-/// A write() producer: open, S_FMT(OUTPUT).
-fn write_producer(h: &mut Harness, node: Node, w: u32, ht: u32, fourcc: u32) -> OpenerId {
-    let p = h.open_as(node, OpenMode::RDWR).expect("open producer");
-    let f = s_fmt(h, p, OUT, pix(w, ht, fourcc)).expect("S_FMT(OUTPUT)");
-    assert_eq!((f.width, f.height, f.pixelformat), (w, ht, fourcc));
-    p
 }
 
 /// An MMAP capture client: REQBUFS, mmap, QBUF all, STREAMON.
@@ -336,20 +133,6 @@ impl Capture {
                 }
             }
         }
-    }
-}
-
-fn exclusive() -> DeviceConfig {
-    DeviceConfig {
-        exclusive_caps: true,
-        ..Default::default()
-    }
-}
-
-fn split() -> DeviceConfig {
-    DeviceConfig {
-        layout: NodeLayout::Split,
-        ..Default::default()
     }
 }
 
