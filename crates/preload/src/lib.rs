@@ -85,35 +85,10 @@ real! { fn real_munmap(addr: *mut c_void, len: size_t) -> c_int; c"munmap" }
 real! { fn real_fstat(fd: c_int, st: *mut libc::stat) -> c_int; c"fstat" }
 real! { fn real_fstatat(dirfd: c_int, path: *const c_char, st: *mut libc::stat, flags: c_int) -> c_int; c"fstatat" }
 real! { fn real_statx(dirfd: c_int, path: *const c_char, flags: c_int, mask: c_uint, st: *mut libc::statx) -> c_int; c"statx" }
+real! { fn real_fopen(path: *const c_char, mode: *const c_char) -> *mut libc::FILE; c"fopen"; fail = std::ptr::null_mut() }
+real! { fn real_opendir(path: *const c_char) -> *mut libc::DIR; c"opendir"; fail = std::ptr::null_mut() }
+real! { fn real_mmap(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: off_t) -> *mut c_void; c"mmap"; fail = libc::MAP_FAILED }
 real! { fn real_syscall(n: c_long, a: c_long, b: c_long, c: c_long, d: c_long, e: c_long, f: c_long) -> c_long; c"syscall" }
-
-unsafe fn real_fopen(path: *const c_char, mode: *const c_char) -> *mut libc::FILE {
-    static SYM: real::Sym = real::Sym::new(c"fopen");
-    let a = SYM.addr();
-    if a == 0 {
-        set_errno(libc::ENOSYS);
-        return std::ptr::null_mut();
-    }
-    // SAFETY: `a` is libc's fopen, which has exactly this signature.
-    let f: unsafe extern "C" fn(*const c_char, *const c_char) -> *mut libc::FILE =
-        unsafe { std::mem::transmute(a) };
-    // SAFETY: forwarding the caller's arguments unchanged.
-    unsafe { f(path, mode) }
-}
-
-unsafe fn real_opendir(path: *const c_char) -> *mut libc::DIR {
-    static SYM: real::Sym = real::Sym::new(c"opendir");
-    let a = SYM.addr();
-    if a == 0 {
-        set_errno(libc::ENOSYS);
-        return std::ptr::null_mut();
-    }
-    // SAFETY: `a` is libc's opendir.
-    let f: unsafe extern "C" fn(*const c_char) -> *mut libc::DIR =
-        unsafe { std::mem::transmute(a) };
-    // SAFETY: forwarding.
-    unsafe { f(path) }
-}
 
 unsafe fn real_readdir(sym: &real::Sym, dir: *mut libc::DIR) -> *mut libc::dirent64 {
     let a = sym.addr();
@@ -129,27 +104,6 @@ unsafe fn real_readdir(sym: &real::Sym, dir: *mut libc::DIR) -> *mut libc::diren
 }
 
 real! { fn real_closedir(dir: *mut libc::DIR) -> c_int; c"closedir" }
-
-unsafe fn real_mmap(
-    addr: *mut c_void,
-    len: size_t,
-    prot: c_int,
-    flags: c_int,
-    fd: c_int,
-    off: off_t,
-) -> *mut c_void {
-    static SYM: real::Sym = real::Sym::new(c"mmap");
-    let a = SYM.addr();
-    if a == 0 {
-        set_errno(libc::ENOSYS);
-        return libc::MAP_FAILED;
-    }
-    // SAFETY: `a` is libc's mmap, which has exactly this signature.
-    let f: unsafe extern "C" fn(*mut c_void, size_t, c_int, c_int, c_int, off_t) -> *mut c_void =
-        unsafe { std::mem::transmute(a) };
-    // SAFETY: forwarding the caller's arguments unchanged.
-    unsafe { f(addr, len, prot, flags, fd, off) }
-}
 
 // ---------------------------------------------------------------------------------------------
 // open

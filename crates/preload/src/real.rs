@@ -35,14 +35,18 @@ impl Sym {
 }
 
 /// Declares a pass-through caller for an interposed libc function.
+/// `fail` is what the caller gets (with errno ENOSYS) if no definition exists: -1 unless given.
 macro_rules! real {
     ($vis:vis fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty; $sym:literal) => {
+        $crate::real::real! { $vis fn $name($($arg: $ty),*) -> $ret; $sym; fail = -1 as $ret }
+    };
+    ($vis:vis fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty; $sym:literal; fail = $fail:expr) => {
         $vis unsafe fn $name($($arg: $ty),*) -> $ret {
             static SYM: $crate::real::Sym = $crate::real::Sym::new($sym);
             let a = SYM.addr();
             if a == 0 {
                 $crate::set_errno(libc::ENOSYS);
-                return -1 as $ret;
+                return $fail;
             }
             // SAFETY: `a` is the address of the libc function of exactly this C signature.
             let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { std::mem::transmute(a) };
