@@ -510,6 +510,21 @@ pub fn run(a: BenchArgs) -> Result<()> {
     });
     say(rows.last().unwrap());
 
+    // 9: the streamer against ustreamer, same source, one HTTP client each.
+    match streamer_rows(&env, a.quick) {
+        Ok(mut r) => rows.append(&mut r),
+        Err(e) => rows.push(Row {
+            name: "9 streamer vs ustreamer (1080p YUYV, 1 worker)",
+            value: 0.0,
+            unit: "frames/s",
+            reference: None,
+            ratio: None,
+            target: ">= 1.0",
+            note: format!("not measured: {e}"),
+        }),
+    }
+    say(rows.last().unwrap());
+
     // 10: memory.
     let stop = Arc::new(AtomicBool::new(false));
     let dm = env.device(DeviceSpec::default())?;
@@ -635,6 +650,153 @@ fn v4l2ctl_row(env: &Env, quick: bool) -> Result<Row> {
         target: "-",
         note: "as v4l2-ctl prints it (640x480 YUYV, unpaced)".into(),
     })
+}
+
+/// Counts the JPEG parts an HTTP client receives from `/stream` on `port` in `seconds`.
+fn count_stream_parts(port: u16, seconds: f64) -> Result<f64> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(b"GET /stream HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
+    let needle = b"Content-Type: image/jpeg";
+    let mut buf = vec![0u8; 1 << 20];
+    let mut tail: Vec<u8> = Vec::new();
+    let mut parts = 0u64;
+    // Skip the first part (it may be a cached frame), then count for `seconds`.
+    let mut start: Option<Instant> = None;
+    loop {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            bail!("the stream ended");
+        }
+        tail.extend_from_slice(&buf[..n]);
+        let found = tail.windows(needle.len()).filter(|w| *w == needle).count() as u64;
+        let keep = tail.len().saturating_sub(needle.len());
+        tail.drain(..keep);
+        match start {
+            None if found > 0 => start = Some(Instant::now()),
+            None => {}
+            Some(t0) => {
+                parts += found;
+                if t0.elapsed().as_secs_f64() >= seconds {
+                    return Ok(parts as f64 / t0.elapsed().as_secs_f64());
+                }
+            }
+        }
+    }
+}
+
+fn wait_http(port: u16) -> Result<()> {
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if t0.elapsed() > Duration::from_secs(10) {
+            bail!("nothing listens on port {port}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// Row 9: JPEG encode rate of `loopcam stream` against ustreamer (through `loopcam run`) on
+/// the same unpaced 1080p YUYV source, one worker each, then ours with two workers.
+fn streamer_rows(env: &Env, quick: bool) -> Result<Vec<Row>> {
+    let node = env.device(DeviceSpec::default())?;
+    let dev = format!("/dev/{}", node.rsplit('/').next().unwrap_or("video0"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let prod = paced_producer(&node, 1000, stop.clone(), true)?;
+    let secs = if quick { 2.0 } else { 10.0 };
+    let run = |cmd: &mut Command, port: u16| -> Result<f64> {
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+        let r = wait_http(port).and_then(|_| count_stream_parts(port, secs));
+        let _ = child.kill();
+        let _ = child.wait();
+        r
+    };
+    let base = 18000 + (std::process::id() % 1000) as u16 * 3;
+    let ours1 = run(
+        Command::new(self_exe()).args([
+            "stream",
+            "--device",
+            &node,
+            "--workers",
+            "1",
+            "--port",
+            &base.to_string(),
+            "--resolution",
+            "1920x1080",
+        ]),
+        base,
+    )?;
+    let ours2 = run(
+        Command::new(self_exe()).args([
+            "stream",
+            "--device",
+            &node,
+            "--workers",
+            "2",
+            "--port",
+            &(base + 1).to_string(),
+            "--resolution",
+            "1920x1080",
+        ]),
+        base + 1,
+    )?;
+    let ust = run(
+        Command::new(self_exe()).args([
+            "run",
+            "--",
+            "ustreamer",
+            "--device",
+            &dev,
+            "--workers",
+            "1",
+            "--port",
+            &(base + 2).to_string(),
+            "--resolution",
+            "1920x1080",
+            "--format",
+            "YUYV",
+        ]),
+        base + 2,
+    );
+    stop.store(true, Ordering::Relaxed);
+    let _ = prod.join();
+    let mut rows = vec![Row {
+        name: "9 streamer 2 workers vs 1 worker",
+        value: ours2,
+        unit: "frames/s",
+        reference: Some(ours1),
+        ratio: Some(ours2 / ours1),
+        target: ">= 1.7",
+        note: "one HTTP client on /stream".into(),
+    }];
+    match ust {
+        Ok(u) => rows.insert(
+            0,
+            Row {
+                name: "9 streamer vs ustreamer (1080p YUYV, 1 worker)",
+                value: ours1,
+                unit: "frames/s",
+                reference: Some(u),
+                ratio: Some(ours1 / u),
+                target: ">= 1.0",
+                note: "reference: ustreamer 4.9 through loopcam run; 100-client passthrough row not measured yet".into(),
+            },
+        ),
+        Err(e) => rows.insert(
+            0,
+            Row {
+                name: "9 streamer vs ustreamer (1080p YUYV, 1 worker)",
+                value: ours1,
+                unit: "frames/s",
+                reference: None,
+                ratio: None,
+                target: ">= 1.0",
+                note: format!("ustreamer not measured: {e}"),
+            },
+        ),
+    }
+    Ok(rows)
 }
 
 fn print_table(rows: &[Row]) {

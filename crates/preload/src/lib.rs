@@ -88,6 +88,7 @@ real! { fn real_statx(dirfd: c_int, path: *const c_char, flags: c_int, mask: c_u
 real! { fn real_fopen(path: *const c_char, mode: *const c_char) -> *mut libc::FILE; c"fopen"; fail = std::ptr::null_mut() }
 real! { fn real_opendir(path: *const c_char) -> *mut libc::DIR; c"opendir"; fail = std::ptr::null_mut() }
 real! { fn real_mmap(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: off_t) -> *mut c_void; c"mmap"; fail = libc::MAP_FAILED }
+real! { fn real_faccessat(dirfd: c_int, path: *const c_char, mode: c_int, flags: c_int) -> c_int; c"faccessat" }
 real! { fn real_syscall(n: c_long, a: c_long, b: c_long, c: c_long, d: c_long, e: c_long, f: c_long) -> c_long; c"syscall" }
 
 unsafe fn real_readdir(sym: &real::Sym, dir: *mut libc::DIR) -> *mut libc::dirent64 {
@@ -844,6 +845,32 @@ pub unsafe extern "C" fn __fxstatat64(
 ) -> c_int {
     // SAFETY: as fstatat.
     unsafe { fstatat(dirfd, path, st, flags) }
+}
+
+/// access(2)/faccessat(2): a node-less loopcam device exists (ustreamer checks with access()
+/// before it opens the device).
+#[no_mangle]
+pub unsafe extern "C" fn faccessat(
+    dirfd: c_int,
+    path: *const c_char,
+    mode: c_int,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: pass-through first.
+    let r = unsafe { real_faccessat(dirfd, path, mode, flags) };
+    if r < 0 && errno() == libc::ENOENT {
+        if guard(None, || node_rdev_for_path(path)).is_some() {
+            return 0;
+        }
+        set_errno(libc::ENOENT);
+    }
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn access(path: *const c_char, mode: c_int) -> c_int {
+    // SAFETY: access(p, m) is faccessat(AT_FDCWD, p, m, 0).
+    unsafe { faccessat(libc::AT_FDCWD, path, mode, 0) }
 }
 
 #[no_mangle]
