@@ -40,17 +40,24 @@ impl Connection {
             }
         }
         let mut c = Connection { sock };
-        match c
-            .call(
-                &Request::Hello {
-                    version: PROTOCOL_VERSION,
-                },
-                &[],
-            )?
-            .0
-        {
+        let hello = c.call(
+            &Request::Hello {
+                version: PROTOCOL_VERSION,
+            },
+            &[],
+        );
+        // A daemon at its connection limit answers with an error and closes at once: the send
+        // of Hello may already fail, with the answer waiting in our receive queue.
+        let hello = match hello {
+            Err(Error::Gone) => match recv(&c.sock, RecvFlags::DONTWAIT) {
+                Ok(Some(m)) => m.decode::<Response>().map_err(|_| Error::Gone)?,
+                _ => return Err(Error::Gone),
+            },
+            other => other?.0,
+        };
+        match hello {
             Response::Hello { .. } => Ok(c),
-            Response::Error { message, .. } => Err(Error::Daemon { errno: 71, message }),
+            Response::Error { errno, message } => Err(Error::Daemon { errno, message }),
             other => Err(Error::Protocol(format!(
                 "unexpected answer to Hello: {other:?}"
             ))),

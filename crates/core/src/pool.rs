@@ -58,6 +58,9 @@ pub struct Pool {
     next: u64,
     bytes: u64,
     limit: u64,
+    /// The host's ceiling (its global budget minus what other devices hold): like `limit`,
+    /// but it may drop below `bytes`, which then only stops growth (nothing is taken away).
+    ceiling: u64,
     effects: Vec<MemEffect>,
 }
 
@@ -70,6 +73,7 @@ impl Pool {
             next: 1,
             bytes: 0,
             limit,
+            ceiling: u64::MAX,
             effects: Vec::new(),
         }
     }
@@ -89,7 +93,7 @@ impl Pool {
     /// A never-used block (the host creates memory zero-filled), with one reference.
     pub fn get_zeroed(&mut self, size: u64) -> VResult<BlockId> {
         let size = page_align(size.max(1));
-        while self.bytes + size > self.limit {
+        while self.bytes + size > self.limit.min(self.ceiling) {
             match self.free.pop() {
                 Some(id) => self.destroy(id),
                 None => return Err(Errno::ENOMEM),
@@ -193,6 +197,11 @@ impl Pool {
         self.limit = limit;
     }
 
+    /// Sets the host's ceiling (see the field); `u64::MAX` for none.
+    pub fn set_ceiling(&mut self, ceiling: u64) {
+        self.ceiling = ceiling;
+    }
+
     /// Takes the pending memory effects, in order.
     pub fn take_effects(&mut self) -> Vec<MemEffect> {
         std::mem::take(&mut self.effects)
@@ -211,6 +220,23 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_ceiling_stops_growth_but_takes_nothing_away() {
+        let mut p = Pool::new(1 << 20);
+        let a = p.get(4096).unwrap();
+        let b = p.get(4096).unwrap();
+        // Another device grew: this one may hold only one page now.
+        p.set_ceiling(4096);
+        assert_eq!(p.get(4096), Err(Errno::ENOMEM));
+        assert_eq!(p.bytes(), 8192, "existing blocks stay");
+        // A released block is still recycled (no growth).
+        p.release(a);
+        assert_eq!(p.get(4096), Ok(a));
+        p.release(b);
+        p.set_ceiling(u64::MAX);
+        assert!(p.get(8192).is_ok());
+    }
 
     #[test]
     fn recycles_same_size_and_respects_limit() {

@@ -9,6 +9,7 @@
 //! (`loopcam demo`, tests): [`Daemon::bind`] then [`Daemon::run`], stopped through a
 //! [`StopHandle`].
 
+pub mod access;
 mod config;
 mod memory;
 mod nodes;
@@ -19,7 +20,7 @@ mod signal;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-pub use config::{load_config, ConfigFile};
+pub use config::{load_config, parse_size, ConfigFile};
 pub use nodes::NodeDir;
 use rustix::net::{
     bind, listen, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType,
@@ -37,6 +38,33 @@ pub struct DaemonOptions {
     pub node_dir: NodeDir,
     /// Devices to create at start (persistent configuration).
     pub config: Option<PathBuf>,
+    /// Permission bits of the socket (never world-writable: at most 0o770).
+    pub socket_mode: u32,
+    /// Group of the socket (root only; e.g. `video`, so its members may use loopcam).
+    pub socket_group: Option<u32>,
+    /// Limits on what clients may make the daemon hold.
+    pub limits: Limits,
+}
+
+/// Daemon-wide limits (issue 7): requests beyond them fail with an errno and a log line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Frame memory of all devices together, in bytes; growth beyond it gets ENOMEM.
+    pub max_memory: u64,
+    /// Connections (open virtual fds and management connections) of all clients.
+    pub max_clients: usize,
+    /// Connections of one uid (root is only bound by `max_clients`).
+    pub max_clients_per_user: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_memory: 4 << 30,
+            max_clients: 4096,
+            max_clients_per_user: 1024,
+        }
+    }
 }
 
 impl DaemonOptions {
@@ -46,6 +74,9 @@ impl DaemonOptions {
             socket: loopcam_proto::default_socket_path(),
             node_dir: NodeDir::default_for_user(),
             config: None,
+            socket_mode: 0o660,
+            socket_group: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -118,8 +149,28 @@ impl Daemon {
         )?;
         let addr = SocketAddrUnix::new(path.as_path()).map_err(|e| listen_err(e.to_string()))?;
         bind(&sock, &addr).map_err(|e| listen_err(e.to_string()))?;
-        rustix::fs::chmod(path.as_path(), rustix::fs::Mode::from_bits_truncate(0o660))
-            .map_err(|e| listen_err(e.to_string()))?;
+        // The socket is the first gate (issue 7: never world-writable); each device's owner,
+        // group and mode are the second (crate::access).
+        if opts.socket_mode & 0o007 != 0 || opts.socket_mode > 0o770 {
+            return Err(listen_err(format!(
+                "socket mode {:o}: must not give others access (at most 0770)",
+                opts.socket_mode
+            )));
+        }
+        if let Some(g) = opts.socket_group {
+            rustix::fs::chown(
+                path.as_path(),
+                None,
+                Some(rustix::process::Gid::from_raw(g)),
+            )
+            .map_err(|e| listen_err(format!("cannot give the socket to group {g}: {e}")))?;
+        }
+        rustix::fs::chmod(
+            path.as_path(),
+            rustix::fs::Mode::from_bits_truncate(opts.socket_mode),
+        )
+        .map_err(|e| listen_err(e.to_string()))?;
+        raise_fd_limit();
         listen(&sock, 128)?;
         let (stop_r, stop_w) = rustix::pipe::pipe_with(
             rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
@@ -129,11 +180,11 @@ impl Daemon {
             let file = load_config(cfg).map_err(DaemonError::Config)?;
             for spec in file.specs().map_err(DaemonError::Config)? {
                 registry
-                    .add(spec, now_ns())
+                    .add(spec, &access::Peer::myself(), now_ns())
                     .map_err(|e| DaemonError::Config(format!("{}: {e}", cfg.display())))?;
             }
         }
-        let server = Server::new(sock, stop_r, registry, path.clone())?;
+        let server = Server::new(sock, stop_r, registry, path.clone(), opts.limits.clone())?;
         Ok(Daemon {
             server,
             stop: StopHandle {
@@ -168,6 +219,17 @@ impl Daemon {
     /// The socket path.
     pub fn socket(&self) -> &Path {
         &self.socket
+    }
+}
+
+/// Every client connection is an fd in the daemon: raise the soft RLIMIT_NOFILE to the hard
+/// limit so `max_clients`, not the default 1024, is what bounds them.
+fn raise_fd_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut l = getrlimit(Resource::Nofile);
+    if l.current != l.maximum {
+        l.current = l.maximum;
+        let _ = setrlimit(Resource::Nofile, l);
     }
 }
 

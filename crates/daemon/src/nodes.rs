@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{makedev, mknodat, FileType, Mode, CWD};
 
+use crate::access::Access;
+
 /// V4L2's character major.
 pub const VIDEO_MAJOR: u32 = 81;
 
@@ -70,9 +72,11 @@ fn minor_in_use(minor: u32) -> bool {
     })
 }
 
-/// Creates the node; returns its path. `mode` is the permission bits.
-pub fn create(dir: &NodeDir, name: &str, mode: u32) -> std::io::Result<PathBuf> {
+/// Creates the node with the device's owner, group and mode (so `ls -l` shows who may open
+/// it); returns its path.
+pub fn create(dir: &NodeDir, name: &str, access: &Access) -> std::io::Result<PathBuf> {
     let path = dir.path(name);
+    let mode = access.mode;
     match dir {
         NodeDir::Dev => {
             let minor = (0..256)
@@ -94,6 +98,14 @@ pub fn create(dir: &NodeDir, name: &str, mode: u32) -> std::io::Result<PathBuf> 
             std::fs::write(&path, b"")?;
             rustix::fs::chmod(&path, Mode::from_bits_truncate(mode))?;
         }
+    }
+    // Only root can give a file away; an unprivileged daemon's devices are its user's anyway.
+    if rustix::process::geteuid().is_root() {
+        rustix::fs::chown(
+            &path,
+            Some(rustix::process::Uid::from_raw(access.owner)),
+            Some(rustix::process::Gid::from_raw(access.group)),
+        )?;
     }
     Ok(path)
 }

@@ -7,6 +7,7 @@ use loopcam_core::format::{fourcc_str, FixedCaps};
 use loopcam_core::{BlockId, Device, DeviceConfig, MemEffect, Node, NodeLayout};
 use loopcam_proto::{DeviceInfo, DeviceSpec};
 
+use crate::access::{Access, Peer};
 use crate::memory::Memfd;
 use crate::nodes::{self, NodeDir};
 
@@ -25,6 +26,9 @@ pub enum RegistryError {
     /// The system refused.
     #[error("{0}")]
     Io(String),
+    /// The requester may not do this (owner/group/mode).
+    #[error("{0}")]
+    Denied(String),
 }
 
 impl RegistryError {
@@ -35,6 +39,7 @@ impl RegistryError {
             RegistryError::NotFound(_) => 19,
             RegistryError::Exists(_) => 17,
             RegistryError::Io(_) => 5,
+            RegistryError::Denied(_) => 1,
         }
     }
 }
@@ -64,6 +69,8 @@ pub struct DeviceEntry {
     pub timeout_rgb: Option<(u32, u32, Vec<u8>)>,
     /// Format generation the timeout image was rendered for.
     pub timeout_gen: u64,
+    /// Owner, group and mode.
+    pub access: Access,
 }
 
 impl DeviceEntry {
@@ -194,6 +201,10 @@ impl DeviceEntry {
             keep_format: s.keep_format,
             sustain_framerate: s.sustain_framerate,
             timeout_ms: s.timeout_ms,
+            owner: self.access.owner,
+            group: self.access.group,
+            mode: self.access.mode,
+            max_memory: cfg.memory_limit,
         }
     }
 }
@@ -228,8 +239,15 @@ impl Registry {
             .expect("a free number")
     }
 
-    /// Creates a device from a spec (the `loopcam add` semantics).
-    pub fn add(&mut self, spec: DeviceSpec, now: u64) -> Result<u32, RegistryError> {
+    /// Creates a device from a spec (the `loopcam add` semantics) for `creator`.
+    pub fn add(
+        &mut self,
+        spec: DeviceSpec,
+        creator: &Peer,
+        now: u64,
+    ) -> Result<u32, RegistryError> {
+        let access = Access::for_new_device(creator, spec.owner, spec.group, spec.mode)
+            .map_err(|d| RegistryError::Denied(d.0))?;
         let fixed_caps = match &spec.caps {
             Some(c) => Some(
                 c.parse::<FixedCaps>()
@@ -272,6 +290,9 @@ impl Registry {
         if let Some(o) = spec.max_openers {
             cfg.max_openers = o;
         }
+        if let Some(m) = spec.max_memory {
+            cfg.memory_limit = m;
+        }
         let dev = Device::new(cfg, now).map_err(RegistryError::Invalid)?;
         let mut names = vec![(
             format!("video{number}"),
@@ -287,7 +308,7 @@ impl Registry {
         }
         let mut made = Vec::new();
         for (name, node) in names {
-            match nodes::create(&self.node_dir, &name, 0o666) {
+            match nodes::create(&self.node_dir, &name, &access) {
                 Ok(path) => made.push(NodeEntry { path, node }),
                 Err(e) => {
                     for n in &made {
@@ -310,6 +331,7 @@ impl Registry {
                 spec,
                 timeout_rgb: None,
                 timeout_gen: 0,
+                access,
             },
         );
         Ok(number)

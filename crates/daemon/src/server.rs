@@ -11,11 +11,13 @@ use loopcam_core::ioctl::{dispatch, Outcome};
 use loopcam_core::{Errno, OpenerId};
 use loopcam_proto::{recv, send, BlockRef, ProtoError, Request, Response, PROTOCOL_VERSION};
 use rustix::event::epoll;
-use rustix::net::{RecvFlags, UCred};
+use rustix::net::RecvFlags;
 use tracing::{debug, info, warn};
 
+use crate::access::Peer;
 use crate::registry::{Registry, RegistryError};
 use crate::signal::Signal;
+use crate::Limits;
 
 const KEY_LISTENER: u64 = 0;
 const KEY_STOP: u64 = 1;
@@ -42,8 +44,28 @@ enum Role {
 
 struct Conn {
     sock: OwnedFd,
-    peer: Option<UCred>,
+    peer: Peer,
     role: Role,
+}
+
+/// At most one log line per second for a kind of refusal a client can provoke in a loop, so
+/// a flood cannot fill the journal (the lines say how many were suppressed).
+#[derive(Default)]
+struct Throttle {
+    last: u64,
+    suppressed: u64,
+}
+
+impl Throttle {
+    /// Whether to log now; `Some(n)`: log, `n` lines were suppressed since the last one.
+    fn allow(&mut self, now: u64) -> Option<u64> {
+        if self.last != 0 && now.saturating_sub(self.last) < 1_000_000_000 {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = now;
+        Some(std::mem::take(&mut self.suppressed))
+    }
 }
 
 /// What a handler answers: a response and at most one fd to attach.
@@ -78,6 +100,12 @@ pub struct Server {
     /// The devices.
     pub registry: Registry,
     socket_path: PathBuf,
+    limits: Limits,
+    /// Connections per uid (for `max_clients_per_user`).
+    per_uid: HashMap<u32, usize>,
+    log_clients: Throttle,
+    log_memory: Throttle,
+    log_openers: Throttle,
 }
 
 impl Server {
@@ -86,6 +114,7 @@ impl Server {
         stop: OwnedFd,
         registry: Registry,
         socket_path: PathBuf,
+        limits: Limits,
     ) -> rustix::io::Result<Server> {
         let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         epoll::add(
@@ -108,7 +137,108 @@ impl Server {
             next_key: FIRST_CONN,
             registry,
             socket_path,
+            limits,
+            per_uid: HashMap::new(),
+            log_clients: Throttle::default(),
+            log_memory: Throttle::default(),
+            log_openers: Throttle::default(),
         })
+    }
+
+    /// Removes a connection from the table (and the per-uid count); the socket closes when the
+    /// returned value is dropped.
+    fn remove_conn(&mut self, key: u64) -> Option<Conn> {
+        let conn = self.conns.remove(&key)?;
+        let _ = epoll::delete(&self.epoll, &conn.sock);
+        if let Some(n) = self.per_uid.get_mut(&conn.peer.uid) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_uid.remove(&conn.peer.uid);
+            }
+        }
+        Some(conn)
+    }
+
+    /// Why a new connection of `peer` is refused, if it is (the client limits).
+    fn over_client_limit(&self, peer: &Peer) -> Option<String> {
+        if self.conns.len() >= self.limits.max_clients {
+            return Some(format!(
+                "too many connections ({} of max_clients {})",
+                self.conns.len(),
+                self.limits.max_clients
+            ));
+        }
+        let mine = self.per_uid.get(&peer.uid).copied().unwrap_or(0);
+        if !peer.is_root() && mine >= self.limits.max_clients_per_user {
+            return Some(format!(
+                "too many connections of uid {} ({mine} of max_clients_per_user {})",
+                peer.uid, self.limits.max_clients_per_user
+            ));
+        }
+        None
+    }
+
+    /// Tells device `n` how much frame memory it may hold under the daemon-wide cap: the cap
+    /// minus what every other device holds (core enforces it: ENOMEM beyond).
+    fn apply_memory_ceiling(&mut self, n: u32) {
+        let others: u64 = self
+            .registry
+            .devices
+            .iter()
+            .filter(|(k, _)| **k != n)
+            .map(|(_, d)| d.dev.memory_bytes())
+            .sum();
+        let ceiling = self.limits.max_memory.saturating_sub(others);
+        if let Some(d) = self.registry.devices.get_mut(&n) {
+            d.dev.set_memory_ceiling(ceiling);
+        }
+    }
+
+    /// The log line for a request that failed with ENOMEM on device `n` (throttled).
+    fn log_enomem(&mut self, n: u32, peer: &Peer) {
+        let Some(suppressed) = self.log_memory.allow(now_ns()) else {
+            return;
+        };
+        let total: u64 = self
+            .registry
+            .devices
+            .values()
+            .map(|d| d.dev.memory_bytes())
+            .sum();
+        let Some(d) = self.registry.devices.get(&n) else {
+            return;
+        };
+        warn!(
+            "device {n}: frame memory limit reached for pid {} (device holds {} of max_memory {} KiB; all devices {} of {} KiB); request failed with ENOMEM{}",
+            peer.pid,
+            d.dev.memory_bytes() / 1024,
+            d.dev.config().memory_limit / 1024,
+            total / 1024,
+            self.limits.max_memory / 1024,
+            suppressed_note(suppressed)
+        );
+    }
+
+    /// The refusal of a management request on device `n`, unless the peer owns it or is root.
+    fn refuse_manage(&self, key: u64, n: u32) -> Option<Reply> {
+        let (Some(c), Some(d)) = (self.conns.get(&key), self.registry.devices.get(&n)) else {
+            return Some(Reply::errno(Errno::ENODEV));
+        };
+        if d.access.may_manage(&c.peer) {
+            return None;
+        }
+        info!(
+            dev = n,
+            uid = c.peer.uid,
+            "management request refused: not the owner"
+        );
+        Some(Reply::err(
+            Errno::EPERM.0,
+            format!(
+                "permission denied: only its owner ({}) or root may change /dev/video{n}",
+                crate::access::user_name(d.access.owner)
+            ),
+        ))
     }
 
     /// Runs until the stop fd becomes readable.
@@ -167,6 +297,7 @@ impl Server {
             .map(|(n, _)| *n)
             .collect();
         for n in due {
+            self.apply_memory_ceiling(n);
             if let Some(d) = self.registry.devices.get_mut(&n) {
                 d.dev.tick(now);
                 let _ = d.sync_memory();
@@ -182,7 +313,28 @@ impl Server {
                 rustix::net::SocketFlags::CLOEXEC | rustix::net::SocketFlags::NONBLOCK,
             ) {
                 Ok(sock) => {
-                    let peer = rustix::net::sockopt::socket_peercred(&sock).ok();
+                    let Some(peer) = Peer::of_socket(&sock) else {
+                        warn!("a client without peer credentials was refused");
+                        continue;
+                    };
+                    if let Some(why) = self.over_client_limit(&peer) {
+                        if let Some(n) = self.log_clients.allow(now_ns()) {
+                            warn!(
+                                "connection of pid {} refused with EBUSY: {why}{}",
+                                peer.pid,
+                                suppressed_note(n)
+                            );
+                        }
+                        let _ = send(
+                            &sock,
+                            &Response::Error {
+                                errno: Errno::EBUSY.0,
+                                message: format!("loopcam daemon: {why}"),
+                            },
+                            &[],
+                        );
+                        continue;
+                    }
                     let key = self.next_key;
                     self.next_key += 1;
                     if let Err(e) = epoll::add(
@@ -194,11 +346,8 @@ impl Server {
                         warn!("epoll add failed: {e}");
                         continue;
                     }
-                    debug!(
-                        key,
-                        pid = peer.map(|p| p.pid.as_raw_nonzero().get()),
-                        "client connected"
-                    );
+                    debug!(key, pid = peer.pid, uid = peer.uid, "client connected");
+                    *self.per_uid.entry(peer.uid).or_default() += 1;
                     self.conns.insert(
                         key,
                         Conn {
@@ -219,83 +368,65 @@ impl Server {
     }
 
     fn readable(&mut self, key: u64, flags: epoll::EventFlags) {
-        // Serve every queued request; a request/response protocol has at most one, but a
-        // closing peer may leave one behind.
-        loop {
-            let Some(conn) = self.conns.get(&key) else {
+        // One request per wake-up: epoll is level-triggered, so a connection with more queued
+        // comes back in the next round, after every other ready connection had its turn — a
+        // client flooding requests slows only itself (issue 7, limits).
+        let Some(conn) = self.conns.get(&key) else {
+            return;
+        };
+        let msg = match recv(&conn.sock, RecvFlags::DONTWAIT) {
+            Ok(Some(msg)) => msg,
+            Ok(None) => {
+                if flags.intersects(
+                    epoll::EventFlags::HUP | epoll::EventFlags::RDHUP | epoll::EventFlags::ERR,
+                ) {
+                    self.drop_conn(key);
+                }
                 return;
-            };
-            match recv(&conn.sock, RecvFlags::DONTWAIT) {
-                Ok(Some(msg)) => {
-                    let reply = match msg.decode::<Request>() {
-                        Ok(req) => self.handle(key, req, msg.fds),
-                        Err(e) => {
-                            // Garbage never reaches the device model; the client is told once
-                            // and disconnected (DESIGN: bad input gets a clear error).
-                            let msg = e.to_string();
-                            warn!(key, "protocol error: {msg}");
-                            if let Some(c) = self.conns.get(&key) {
-                                let _ = send(
-                                    &c.sock,
-                                    &Response::Error {
-                                        errno: Errno::EPROTO.0,
-                                        message: msg,
-                                    },
-                                    &[],
-                                );
-                            }
-                            self.drop_conn(key);
-                            return;
-                        }
-                    };
-                    let Some(conn) = self.conns.get(&key) else {
-                        return;
-                    };
-                    let fds: Vec<BorrowedFd<'_>> = reply.fd.iter().map(|f| f.as_fd()).collect();
-                    if let Err(e) = send(&conn.sock, &reply.resp, &fds) {
-                        debug!(key, "reply failed: {e}");
-                        self.drop_conn(key);
-                        return;
-                    }
-                }
-                Ok(None) => {
-                    if flags.intersects(
-                        epoll::EventFlags::HUP | epoll::EventFlags::RDHUP | epoll::EventFlags::ERR,
-                    ) {
-                        self.drop_conn(key);
-                    }
-                    return;
-                }
-                Err(ProtoError::Closed) | Err(ProtoError::Io(_)) => {
-                    self.drop_conn(key);
-                    return;
-                }
-                Err(ProtoError::Malformed(m)) => {
-                    warn!(key, "protocol error: {m}");
-                    if let Some(c) = self.conns.get(&key) {
-                        let _ = send(
-                            &c.sock,
-                            &Response::Error {
-                                errno: Errno::EPROTO.0,
-                                message: m,
-                            },
-                            &[],
-                        );
-                    }
-                    self.drop_conn(key);
-                    return;
-                }
             }
+            Err(ProtoError::Closed) | Err(ProtoError::Io(_)) => return self.drop_conn(key),
+            Err(ProtoError::Malformed(m)) => return self.protocol_error(key, m),
+        };
+        let req = match msg.decode::<Request>() {
+            Ok(req) => req,
+            Err(e) => return self.protocol_error(key, e.to_string()),
+        };
+        let reply = self.handle(key, req, msg.fds);
+        let Some(conn) = self.conns.get(&key) else {
+            return;
+        };
+        let fds: Vec<BorrowedFd<'_>> = reply.fd.iter().map(|f| f.as_fd()).collect();
+        if let Err(e) = send(&conn.sock, &reply.resp, &fds) {
+            // Also a client that sends requests without reading the answers: its socket
+            // buffer fills and it is disconnected, never waited for.
+            debug!(key, "reply failed: {e}");
+            self.drop_conn(key);
         }
+    }
+
+    /// Garbage never reaches the device model; the client is told once and disconnected
+    /// (DESIGN: bad input gets a clear error).
+    fn protocol_error(&mut self, key: u64, message: String) {
+        warn!(key, "protocol error: {message}");
+        if let Some(c) = self.conns.get(&key) {
+            let _ = send(
+                &c.sock,
+                &Response::Error {
+                    errno: Errno::EPROTO.0,
+                    message,
+                },
+                &[],
+            );
+        }
+        self.drop_conn(key);
     }
 
     /// A connection ended: like close() of the last fd of that opener (B10), also when the
     /// client process was killed.
     fn drop_conn(&mut self, key: u64) {
-        let Some(conn) = self.conns.remove(&key) else {
+        let Some(conn) = self.remove_conn(key) else {
             return;
         };
-        let _ = epoll::delete(&self.epoll, &conn.sock);
         if let Role::Opener { dev, id, .. } = conn.role {
             if let Some(d) = self.registry.devices.get_mut(&dev) {
                 d.dev.close(id, now_ns());
@@ -356,7 +487,8 @@ impl Server {
                     version: PROTOCOL_VERSION,
                 })
             }
-            Request::AddDevice(spec) => match self.registry.add(spec, now_ns()) {
+            Request::AddDevice(spec) => match self.registry.add(spec, &conn.peer.clone(), now_ns())
+            {
                 Ok(n) => {
                     let info = self.registry.devices[&n].info();
                     info!(nodes = ?info.nodes, "device added");
@@ -366,6 +498,9 @@ impl Server {
             },
             Request::DeleteDevice { device } => match self.registry.find(&device) {
                 Ok(n) => {
+                    if let Some(r) = self.refuse_manage(key, n) {
+                        return r;
+                    }
                     // Openers of the device are disconnected: their next call gets ENODEV and
                     // their signal sockets hang up (B13).
                     let keys: Vec<u64> = self
@@ -375,9 +510,7 @@ impl Server {
                         .map(|(k, _)| *k)
                         .collect();
                     for k in keys {
-                        if let Some(c) = self.conns.remove(&k) {
-                            let _ = epoll::delete(&self.epoll, &c.sock);
-                        }
+                        self.remove_conn(k);
                     }
                     self.registry.remove(n, now_ns());
                     info!(number = n, "device deleted");
@@ -397,6 +530,10 @@ impl Server {
                     Ok(n) => n,
                     Err(e) => return reg_err(e),
                 };
+                if let Some(r) = self.refuse_manage(key, n) {
+                    return r;
+                }
+                self.apply_memory_ceiling(n);
                 let c = match caps.parse::<loopcam_core::format::FixedCaps>() {
                     Ok(c) => c,
                     Err(e) => {
@@ -418,6 +555,9 @@ impl Server {
                 denominator,
             } => match self.registry.find(&device) {
                 Ok(n) => {
+                    if let Some(r) = self.refuse_manage(key, n) {
+                        return r;
+                    }
                     if numerator == 0 || denominator == 0 {
                         return Reply::err(Errno::EINVAL.0, "frame rate must be positive");
                     }
@@ -438,6 +578,10 @@ impl Server {
                     Ok(n) => n,
                     Err(e) => return reg_err(e),
                 };
+                if let Some(r) = self.refuse_manage(key, n) {
+                    return r;
+                }
+                self.apply_memory_ceiling(n);
                 let len = width as u64 * height as u64 * 3;
                 if fds.len() != 1 || width == 0 || height == 0 || width > 8192 || height > 8192 {
                     return Reply::err(Errno::EINVAL.0, "set-timeout-image needs one memfd with width*height*3 bytes of RGB (at most 8192x8192)");
@@ -487,10 +631,37 @@ impl Server {
             Err(e) => return Reply::err(Errno::ENOENT.0, e.to_string()),
         };
         let d = self.registry.devices.get_mut(&n).expect("found");
+        if !d.access.may_open(&conn.peer, read, write) {
+            info!(
+                "open of {device} by pid {} (uid {}) refused with EACCES: owner {} group {} mode {:o}",
+                conn.peer.pid, conn.peer.uid, d.access.owner, d.access.group, d.access.mode
+            );
+            return Reply::err(
+                Errno::EACCES.0,
+                format!(
+                    "permission denied: {device} is {}:{} mode {:o}",
+                    crate::access::user_name(d.access.owner),
+                    crate::access::group_name(d.access.group),
+                    d.access.mode
+                ),
+            );
+        }
         let node = d.node_for(device);
         let id = match d.dev.open(node, OpenMode { read, write }) {
             Ok(id) => id,
-            Err(e) => return Reply::errno(e),
+            Err(e) => {
+                if e == Errno::EBUSY {
+                    let max = d.dev.config().max_openers;
+                    let pid = conn.peer.pid;
+                    if let Some(s) = self.log_openers.allow(now_ns()) {
+                        warn!(
+                            "device {n}: max_openers ({max}) reached; open by pid {pid} refused with EBUSY{}",
+                            suppressed_note(s)
+                        );
+                    }
+                }
+                return Reply::errno(e);
+            }
         };
         let (mut signal, app) = match Signal::new() {
             Ok(s) => s,
@@ -501,12 +672,7 @@ impl Server {
         };
         signal.set(d.dev.signal_readiness(id), false);
         let info = d.info();
-        debug!(
-            dev = n,
-            id,
-            uid = conn.peer.map(|p| p.uid.as_raw()),
-            "opened"
-        );
+        debug!(dev = n, id, uid = conn.peer.uid, "opened");
         if let Some(c) = self.conns.get_mut(&key) {
             c.role = Role::Opener { dev: n, id, signal };
         }
@@ -525,11 +691,13 @@ impl Server {
             return Reply::err(Errno::EBADF.0, "not an opener connection (send Open first)");
         };
         let (n, id) = (*dev, *id);
+        self.apply_memory_ceiling(n);
         let Some(d) = self.registry.devices.get_mut(&n) else {
             return Reply::errno(Errno::ENODEV);
         };
         let now = now_ns();
         let mut block = None;
+        let is_mmap = matches!(req, Request::Mmap { .. });
         let resp = match req {
             Request::Ioctl {
                 request,
@@ -658,6 +826,27 @@ impl Server {
                 }
             }
         }
+        let enomem = match &resp {
+            Response::Ioctl { result, .. } => *result == Errno::ENOMEM.0,
+            Response::Error { errno, .. } => *errno == Errno::ENOMEM.0,
+            _ => false,
+        };
+        if enomem {
+            if let Some(peer) = self.conns.get(&key).map(|c| c.peer.clone()) {
+                if is_mmap {
+                    if let Some(s) = self.log_memory.allow(now_ns()) {
+                        warn!(
+                            "device {n}: pid {} holds too many mappings ({}); mmap refused with ENOMEM{}",
+                            peer.pid,
+                            loopcam_core::device::MAX_MAPS_PER_OPENER,
+                            suppressed_note(s)
+                        );
+                    }
+                } else {
+                    self.log_enomem(n, &peer);
+                }
+            }
+        }
         self.update_signals(n, Some(key));
         Reply { resp, fd }
     }
@@ -685,6 +874,14 @@ fn set_block(resp: &mut Response, r: BlockRef) {
         | Response::ReadChunk { block, .. } => *block = Some(r),
         Response::Block(b) => *b = r,
         _ => {}
+    }
+}
+
+fn suppressed_note(n: u64) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(" ({n} similar lines suppressed)")
     }
 }
 

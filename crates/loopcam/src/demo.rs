@@ -42,7 +42,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let opts = DaemonOptions {
         socket: socket.clone(),
         node_dir: NodeDir::Dir(dir.join("dev")),
-        config: None,
+        ..DaemonOptions::for_user()
     };
     let daemon = Daemon::bind(&opts)?;
     let stop = daemon.stop_handle();

@@ -16,12 +16,50 @@ pub struct DaemonArgs {
     /// Create device nodes in this directory instead of /dev (root) or the runtime directory
     #[arg(long, value_name = "DIR")]
     node_dir: Option<PathBuf>,
+    /// Permission bits of the socket (at most 0770: never world-accessible)
+    #[arg(long, value_name = "MODE", default_value = "0660", value_parser = parse_mode)]
+    socket_mode: u32,
+    /// Group of the socket, e.g. video: its members may use the daemon
+    #[arg(long, value_name = "GROUP", value_parser = parse_group)]
+    socket_group: Option<u32>,
+    /// Frame memory of all devices together (bytes, or K/M/G); beyond it requests get ENOMEM
+    #[arg(long, value_name = "SIZE", default_value = "4G", value_parser = parse_size)]
+    max_memory: u64,
+    /// Connections of all clients together (each open virtual fd is one)
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    max_clients: usize,
+    /// Connections of one user (root is only bound by --max-clients)
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    max_clients_per_user: usize,
+}
+
+fn parse_mode(s: &str) -> Result<u32, String> {
+    loopcam_daemon::access::parse_mode(s)
+}
+
+fn parse_group(s: &str) -> Result<u32, String> {
+    loopcam_daemon::access::resolve_group(s)
+}
+
+fn parse_user(s: &str) -> Result<u32, String> {
+    loopcam_daemon::access::resolve_user(s)
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    loopcam_daemon::parse_size(s)
 }
 
 pub fn daemon(a: DaemonArgs) -> Result<()> {
     crate::init_logging("info");
     let mut opts = DaemonOptions::for_user();
     opts.config = a.config;
+    opts.socket_mode = a.socket_mode;
+    opts.socket_group = a.socket_group;
+    opts.limits = loopcam_daemon::Limits {
+        max_memory: a.max_memory,
+        max_clients: a.max_clients,
+        max_clients_per_user: a.max_clients_per_user,
+    };
     if let Some(d) = a.node_dir {
         opts.node_dir = NodeDir::Dir(d);
     }
@@ -60,6 +98,18 @@ pub struct AddArgs {
     /// Strict single-reader mode (vb2 ownership rules, for v4l2-compliance)
     #[arg(long)]
     strict: bool,
+    /// Owner (user name or uid; default: you; another user needs root)
+    #[arg(long, value_name = "USER", value_parser = parse_user)]
+    owner: Option<u32>,
+    /// Group (name or gid; default: your group; another needs root or membership)
+    #[arg(long, value_name = "GROUP", value_parser = parse_group)]
+    group: Option<u32>,
+    /// Permission bits like a device node's: who may open it for reading/writing [default: 0660]
+    #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+    mode: Option<u32>,
+    /// Cap on this device's frame memory (bytes, or K/M/G) [default: 1G]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_memory: Option<u64>,
     /// Wanted device (/dev/videoN or N); default: the first free number
     device: Option<String>,
 }
@@ -86,6 +136,10 @@ pub fn add(a: AddArgs) -> Result<()> {
         sustain_framerate: a.sustain_framerate,
         timeout_ms: a.timeout,
         strict: a.strict,
+        owner: a.owner,
+        group: a.group,
+        mode: a.mode,
+        max_memory: a.max_memory,
     };
     let d = manager()?.add(spec)?;
     for n in &d.nodes {
@@ -111,6 +165,13 @@ fn print_device(d: &DeviceInfo) {
     println!(
         "  options     exclusive_caps={} split={} max_buffers={} max_openers={}",
         d.exclusive_caps as u8, d.split as u8, d.max_buffers, d.max_openers
+    );
+    println!(
+        "  access      owner={} group={} mode={:04o} max_memory={} KiB",
+        loopcam_daemon::access::user_name(d.owner),
+        loopcam_daemon::access::group_name(d.group),
+        d.mode,
+        d.max_memory / 1024
     );
     println!(
         "  controls    keep_format={} sustain_framerate={} timeout={} ms",

@@ -21,6 +21,11 @@ pub struct Env {
 impl Env {
     /// Starts `loopcam daemon` on a private socket and node directory.
     pub fn start(name: &str) -> Env {
+        Env::start_with(name, &[])
+    }
+
+    /// Like [`Env::start`], with extra `loopcam daemon` arguments.
+    pub fn start_with(name: &str, extra: &[&str]) -> Env {
         let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let dir = std::env::temp_dir().join(format!("loopcam-it-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -32,7 +37,7 @@ impl Env {
             socket,
             daemon: None,
         };
-        e.start_daemon(&[]);
+        e.start_daemon(extra);
         e
     }
 

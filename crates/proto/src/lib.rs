@@ -35,6 +35,14 @@
 //! MAP_PRIVATE for capture buffers so a consumer cannot change what others see) and closes
 //! the fd.
 //!
+//! # Access control
+//!
+//! The daemon knows each peer from `SO_PEERCRED`/`SO_PEERGROUPS`. `Open` is checked against the
+//! device's owner, group and mode (`DeviceInfo::owner/group/mode`) like open(2) of a device node:
+//! a refusal is `Error { errno: EACCES }`. `DeleteDevice` and the `Set*` requests need the
+//! owner or root (`EPERM`). A daemon at its connection limit answers the new connection with
+//! one `Error { errno: EBUSY }` and closes it.
+//!
 //! Ioctls are forwarded raw: `Ioctl { request, arg, extra }` carries the argument bytes the
 //! application passed (and, for the EXT_CTRLS family, the control array); the daemon's device
 //! model interprets them. This crate knows nothing about V4L2 beyond carrying bytes.
@@ -46,7 +54,7 @@ pub use msg::*;
 pub use transport::*;
 
 /// Version of this protocol; bumped on any incompatible change.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Largest datagram accepted, header included.
 pub const MAX_MESSAGE: usize = 256 * 1024;

@@ -217,6 +217,14 @@ pub struct DeviceSpec {
     pub timeout_ms: Option<u32>,
     /// Strict single-reader mode.
     pub strict: bool,
+    /// Owner uid (default: the creator's uid; only root may give a device away).
+    pub owner: Option<u32>,
+    /// Group gid (default: the creator's gid; root, or a member of the group).
+    pub group: Option<u32>,
+    /// Permission bits like a device node's, e.g. `0o660` (the default).
+    pub mode: Option<u32>,
+    /// Cap on the device's frame memory in bytes (default 1 GiB).
+    pub max_memory: Option<u64>,
 }
 
 /// What `loopcam list/query` show.
@@ -268,4 +276,12 @@ pub struct DeviceInfo {
     pub sustain_framerate: bool,
     /// timeout control (ms).
     pub timeout_ms: u32,
+    /// Owner uid.
+    pub owner: u32,
+    /// Group gid.
+    pub group: u32,
+    /// Permission bits (`0o660`).
+    pub mode: u32,
+    /// Cap on the device's frame memory in bytes.
+    pub max_memory: u64,
 }

@@ -28,7 +28,7 @@ impl TestDaemon {
         let opts = DaemonOptions {
             socket: socket.clone(),
             node_dir: NodeDir::Dir(dir.join("dev")),
-            config: None,
+            ..DaemonOptions::for_user()
         };
         let d = Daemon::bind(&opts).expect("bind");
         let stop = d.stop_handle();

@@ -19,6 +19,9 @@ pub const BUF_CAPS: u32 = V4L2_BUF_CAP_SUPPORTS_MMAP
 // still sees `max_num_buffers` as part of `reserved` and fails if it is not zero.
 
 /// Flags an application may pass on output buffers (H13); everything else is recomputed.
+/// Mappings one opener may hold at once: Linux's default `vm.max_map_count`.
+pub const MAX_MAPS_PER_OPENER: usize = 65530;
+
 const OUTPUT_USER_FLAGS: u32 =
     V4L2_BUF_FLAG_KEYFRAME | V4L2_BUF_FLAG_PFRAME | V4L2_BUF_FLAG_BFRAME | V4L2_BUF_FLAG_TIMECODE;
 
@@ -679,6 +682,12 @@ impl Device {
         shared: bool,
     ) -> VResult<MapInfo> {
         let op = self.opener(id)?;
+        // The kernel refuses a process's mapping past vm.max_map_count with ENOMEM; the model
+        // caps each opener the same way, so a client that maps without unmapping cannot grow
+        // the daemon without bound (issue 7, limits).
+        if op.maps.len() >= MAX_MAPS_PER_OPENER {
+            return Err(Errno::ENOMEM);
+        }
         let writable = op.mode.write;
         let q = op.queue.as_ref().ok_or(Errno::EINVAL)?; // G5
         if q.io == Io::File {

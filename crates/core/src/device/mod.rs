@@ -30,7 +30,7 @@ use crate::pool::{BlockId, MemEffect, Pool};
 use crate::queue::{Dir, FrameMeta, Queue};
 use crate::time::Nanos;
 
-pub use buffers::{DqbufOut, ExpbufOut, MapInfo};
+pub use buffers::{DqbufOut, ExpbufOut, MapInfo, MAX_MAPS_PER_OPENER};
 pub use fileio::ReadChunk;
 
 /// Identifies one open file description of the device.
@@ -196,6 +196,18 @@ impl Device {
     /// The options the device was created with.
     pub fn config(&self) -> &DeviceConfig {
         &self.cfg
+    }
+
+    /// DESIGN §3.10 with a host-wide budget: the host (the daemon, which caps the memory of all
+    /// devices together) says how many bytes this device may hold at most right now. Growth
+    /// beyond it gets ENOMEM like growth beyond `memory_limit`; memory already held stays.
+    pub fn set_memory_ceiling(&mut self, bytes: u64) {
+        self.pool.set_ceiling(bytes);
+    }
+
+    /// Bytes of frame memory the device holds (referenced or cached for reuse).
+    pub fn memory_bytes(&self) -> u64 {
+        self.pool.bytes()
     }
 
     /// Changes the label (QUERYCAP card) at run time.

@@ -45,7 +45,7 @@ impl TestDaemon {
         let opts = DaemonOptions {
             socket: socket.clone(),
             node_dir: NodeDir::Dir(dir.join(nodes)),
-            config: None,
+            ..DaemonOptions::for_user()
         };
         let d = Daemon::bind(&opts).expect("bind");
         let stop = d.stop_handle();
