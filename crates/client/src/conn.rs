@@ -3,7 +3,9 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use loopcam_proto::{recv, send, ProtoError, Request, Response, PROTOCOL_VERSION};
+use loopcam_proto::{
+    recv, recv_interruptible, send, ProtoError, Request, Response, PROTOCOL_VERSION,
+};
 use rustix::net::{
     connect, socket_with, AddressFamily, RecvFlags, SocketAddrUnix, SocketFlags, SocketType,
 };
@@ -76,6 +78,41 @@ impl Connection {
         fds: &[BorrowedFd<'_>],
     ) -> Result<(Response, Option<OwnedFd>), Error> {
         send(&self.sock, req, fds).map_err(proto_err)?;
+        self.recv_answer()
+    }
+
+    /// A request the daemon may park (a blocking DQBUF, `Request::Ioctl { wait: true }`): waits
+    /// for the answer; a signal (EINTR) cancels the parked request the way a signal interrupts a
+    /// blocking V4L2 call. The answer is then EINTR, or the buffer if the DQBUF completed before
+    /// the cancel reached the daemon — a completed call is never thrown away.
+    pub fn call_parked(&mut self, req: &Request) -> Result<(Response, Option<OwnedFd>), Error> {
+        send(&self.sock, req, &[]).map_err(proto_err)?;
+        let msg = loop {
+            match recv_interruptible(&self.sock, RecvFlags::empty()) {
+                Ok(Some(m)) => break m,
+                Ok(None) => continue,
+                Err(ProtoError::Io(e)) if e.raw_os_error() == Some(libc_eintr()) => {
+                    // The parked answer comes first, then Cancel's own `Ok`.
+                    let (answer, fd) =
+                        self.call(&Request::Cancel, &[]).and_then(|(first, fd)| {
+                            let (ok, _) = self.recv_answer()?;
+                            match ok {
+                                Response::Ok => Ok((first, fd)),
+                                other => Err(Error::Protocol(format!(
+                                    "unexpected answer to Cancel: {other:?}"
+                                ))),
+                            }
+                        })?;
+                    return Ok((answer, fd));
+                }
+                Err(e) => return Err(proto_err(e)),
+            }
+        };
+        let resp: Response = msg.decode().map_err(proto_err)?;
+        Ok((resp, msg.fds.into_iter().next()))
+    }
+
+    fn recv_answer(&mut self) -> Result<(Response, Option<OwnedFd>), Error> {
         let msg = loop {
             match recv(&self.sock, RecvFlags::empty()) {
                 Ok(Some(m)) => break m,
@@ -84,14 +121,17 @@ impl Connection {
             }
         };
         let resp: Response = msg.decode().map_err(proto_err)?;
-        let fd = msg.fds.into_iter().next();
-        Ok((resp, fd))
+        Ok((resp, msg.fds.into_iter().next()))
     }
 
     /// The socket (for tests that want to send garbage).
     pub fn socket(&self) -> BorrowedFd<'_> {
         self.sock.as_fd()
     }
+}
+
+const fn libc_eintr() -> i32 {
+    rustix::io::Errno::INTR.raw_os_error()
 }
 
 fn proto_err(e: ProtoError) -> Error {

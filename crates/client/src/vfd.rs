@@ -266,12 +266,22 @@ impl VirtualFd {
                 unsafe { self.stage_output(&b, mem)? };
             }
         }
+        // A blocking DQBUF is parked in the daemon and answered with the frame itself (one hop
+        // from the producer's QBUF to our return). Not in external-wait mode: there another
+        // thread may need this connection while we wait (H22).
+        let wait = request == VIDIOC_DQBUF && !self.external_wait && !self.nonblocking();
         loop {
-            let (resp, fd) = self.call(&Request::Ioctl {
+            let req = Request::Ioctl {
                 request,
                 arg: arg.to_vec(),
                 extra: extra.clone(),
-            })?;
+                wait,
+            };
+            let (resp, fd) = if wait {
+                self.conn.call_parked(&req).map_err(gone)?
+            } else {
+                self.call(&req)?
+            };
             let Response::Ioctl {
                 result,
                 copy_back,

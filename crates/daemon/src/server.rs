@@ -46,6 +46,9 @@ struct Conn {
     sock: OwnedFd,
     peer: Peer,
     role: Role,
+    /// The argument of a blocking DQBUF waiting for a buffer (`Request::Ioctl { wait }`),
+    /// answered from [`Server::update_signals`] when the opener is woken.
+    parked: Option<Vec<u8>>,
 }
 
 /// At most one log line per second for a kind of refusal a client can provoke in a loop, so
@@ -72,11 +75,24 @@ impl Throttle {
 struct Reply {
     resp: Response,
     fd: Option<OwnedFd>,
+    /// No answer now: the request is parked and answered later.
+    deferred: bool,
 }
 
 impl Reply {
     fn ok(resp: Response) -> Reply {
-        Reply { resp, fd: None }
+        Reply {
+            resp,
+            fd: None,
+            deferred: false,
+        }
+    }
+    fn deferred() -> Reply {
+        Reply {
+            resp: Response::Ok,
+            fd: None,
+            deferred: true,
+        }
     }
     fn err(errno: i32, message: impl Into<String>) -> Reply {
         Reply::ok(Response::Error {
@@ -354,6 +370,7 @@ impl Server {
                             sock,
                             peer,
                             role: Role::New,
+                            parked: None,
                         },
                     );
                 }
@@ -392,6 +409,9 @@ impl Server {
             Err(e) => return self.protocol_error(key, e.to_string()),
         };
         let reply = self.handle(key, req, msg.fds);
+        if reply.deferred {
+            return;
+        }
         let Some(conn) = self.conns.get(&key) else {
             return;
         };
@@ -438,34 +458,95 @@ impl Server {
     }
 
     /// Pushes readiness to the signal sockets of every woken opener of device `dev`, and of
-    /// `also` (the requester, whose own call may have changed its readiness).
+    /// `also` (the requester, whose own call may have changed its readiness). Parked DQBUFs of
+    /// woken openers are answered first, so the frame leaves with the wake-up; what those
+    /// DQBUFs change wakes others in turn (the loop).
     fn update_signals(&mut self, dev: u32, also: Option<u64>) {
-        let Some(d) = self.registry.devices.get_mut(&dev) else {
-            return;
+        let mut also = also;
+        loop {
+            let Some(d) = self.registry.devices.get_mut(&dev) else {
+                return;
+            };
+            // The format changed under a stored timeout image: render it again.
+            if d.timeout_rgb.is_some() && d.timeout_gen != d.dev.format_generation() {
+                if let Err(e) = d.render_timeout_image(now_ns()) {
+                    warn!(dev, "timeout image not shown: {e}");
+                }
+            }
+            let woken: BTreeSet<OpenerId> = d.dev.take_wakeups().into_iter().collect();
+            if woken.is_empty() && also.is_none() {
+                return;
+            }
+            let parked: Vec<u64> = self
+                .conns
+                .iter()
+                .filter(|(_, c)| {
+                    c.parked.is_some()
+                        && matches!(c.role, Role::Opener { dev: cd, id, .. } if cd == dev && woken.contains(&id))
+                })
+                .map(|(k, _)| *k)
+                .collect();
+            let answered: BTreeSet<u64> = parked
+                .into_iter()
+                .filter(|k| self.answer_parked(*k))
+                .collect();
+            let Some(d) = self.registry.devices.get(&dev) else {
+                return;
+            };
+            for (key, conn) in self.conns.iter_mut() {
+                if let Role::Opener {
+                    dev: cd,
+                    id,
+                    signal,
+                } = &mut conn.role
+                {
+                    if *cd != dev {
+                        continue;
+                    }
+                    let edge = woken.contains(id);
+                    if edge || also == Some(*key) || answered.contains(key) {
+                        signal.set(d.dev.signal_readiness(*id), edge);
+                    }
+                }
+            }
+            if answered.is_empty() {
+                return;
+            }
+            also = None;
+        }
+    }
+
+    /// Retries the parked DQBUF of connection `key`; sends the answer unless it would still
+    /// block. Returns whether it was answered.
+    fn answer_parked(&mut self, key: u64) -> bool {
+        let Some(Conn {
+            role: Role::Opener { dev, id, .. },
+            parked: Some(arg),
+            ..
+        }) = self.conns.get(&key)
+        else {
+            return false;
         };
-        // The format changed under a stored timeout image: render it again.
-        if d.timeout_rgb.is_some() && d.timeout_gen != d.dev.format_generation() {
-            if let Err(e) = d.render_timeout_image(now_ns()) {
-                warn!(dev, "timeout image not shown: {e}");
-            }
+        let (n, id, mut arg) = (*dev, *id, arg.clone());
+        self.apply_memory_ceiling(n);
+        let Some(d) = self.registry.devices.get_mut(&n) else {
+            return false;
+        };
+        let (resp, block) = run_ioctl(d, id, loopcam_abi::VIDIOC_DQBUF, &mut arg, Vec::new());
+        if matches!(resp, Response::Ioctl { result, .. } if result == Errno::EAGAIN.0) {
+            return false;
         }
-        let woken: BTreeSet<OpenerId> = d.dev.take_wakeups().into_iter().collect();
-        for (key, conn) in self.conns.iter_mut() {
-            if let Role::Opener {
-                dev: cd,
-                id,
-                signal,
-            } = &mut conn.role
-            {
-                if *cd != dev {
-                    continue;
-                }
-                let edge = woken.contains(id);
-                if edge || also == Some(*key) {
-                    signal.set(d.dev.signal_readiness(*id), edge);
-                }
-            }
+        let (resp, fd) = attach_block(d, resp, block);
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return false;
+        };
+        conn.parked = None;
+        let fds: Vec<BorrowedFd<'_>> = fd.iter().map(|f| f.as_fd()).collect();
+        if let Err(e) = send(&conn.sock, &resp, &fds) {
+            debug!(key, "parked answer failed: {e}");
+            self.drop_conn(key);
         }
+        true
     }
 
     fn handle(&mut self, key: u64, req: Request, fds: Vec<OwnedFd>) -> Reply {
@@ -679,6 +760,7 @@ impl Server {
         Reply {
             resp: Response::Opened { device: info },
             fd: Some(app),
+            deferred: false,
         }
     }
 
@@ -691,6 +773,15 @@ impl Server {
             return Reply::err(Errno::EBADF.0, "not an opener connection (send Open first)");
         };
         let (n, id) = (*dev, *id);
+        if matches!(req, Request::Cancel) {
+            return self.cancel_parked(key);
+        }
+        if self.conns.get(&key).is_some_and(|c| c.parked.is_some()) {
+            return Reply::err(
+                Errno::EBUSY.0,
+                "a DQBUF is parked on this connection: only Cancel may follow",
+            );
+        }
         self.apply_memory_ceiling(n);
         let Some(d) = self.registry.devices.get_mut(&n) else {
             return Reply::errno(Errno::ENODEV);
@@ -702,37 +793,24 @@ impl Server {
             Request::Ioctl {
                 request,
                 mut arg,
-                mut extra,
+                extra,
+                wait,
             } => {
-                // An empty argument is a NULL pointer: the model answers ENOTTY or EFAULT (A4).
-                arg.truncate(loopcam_core::ioctl::arg_size(request));
-                let r = dispatch(&mut d.dev, id, request, &mut arg, &mut extra, now);
-                let always_copy = matches!(
-                    request,
-                    loopcam_abi::VIDIOC_G_EXT_CTRLS
-                        | loopcam_abi::VIDIOC_S_EXT_CTRLS
-                        | loopcam_abi::VIDIOC_TRY_EXT_CTRLS
-                );
-                let mut dqbuf_index = None;
-                match r {
-                    Ok(Outcome::Dqbuf(out)) => {
-                        dqbuf_index = Some(out.index);
-                        block = out.block;
+                let original = arg.clone();
+                let (resp, b) = run_ioctl(d, id, request, &mut arg, extra);
+                block = b;
+                if wait
+                    && request == loopcam_abi::VIDIOC_DQBUF
+                    && matches!(resp, Response::Ioctl { result, .. } if result == Errno::EAGAIN.0)
+                {
+                    // A failed call left the argument untouched: park the original.
+                    if let Some(c) = self.conns.get_mut(&key) {
+                        c.parked = Some(original);
                     }
-                    Ok(Outcome::Expbuf(out)) => {
-                        dqbuf_index = Some(out.index);
-                        block = Some(out.block);
-                    }
-                    _ => {}
+                    self.update_signals(n, Some(key));
+                    return Reply::deferred();
                 }
-                Response::Ioctl {
-                    result: r.err().map_or(0, |e| e.0),
-                    copy_back: r.is_ok() || always_copy,
-                    arg,
-                    extra,
-                    dqbuf_index,
-                    block: None,
-                }
+                resp
             }
             Request::Mmap {
                 offset,
@@ -801,31 +879,7 @@ impl Server {
                 message: "unexpected request".into(),
             },
         };
-        if let Err(e) = d.sync_memory() {
-            warn!(dev = n, "cannot allocate frame memory: {e}");
-        }
-        // Attach the block's memfd (a dup the kernel installs in the client).
-        let mut fd = None;
-        let mut resp = resp;
-        if let Some(b) = block {
-            match d
-                .blocks
-                .get(&b)
-                .map(|m| (rustix::io::fcntl_dupfd_cloexec(m, 0), m.size()))
-            {
-                Some((Ok(f), size)) => {
-                    let r = BlockRef { id: b.0, size };
-                    set_block(&mut resp, r);
-                    fd = Some(f);
-                }
-                _ => {
-                    resp = Response::Error {
-                        errno: Errno::ENOMEM.0,
-                        message: "frame memory unavailable".into(),
-                    }
-                }
-            }
-        }
+        let (resp, fd) = attach_block(d, resp, block);
         let enomem = match &resp {
             Response::Ioctl { result, .. } => *result == Errno::ENOMEM.0,
             Response::Error { errno, .. } => *errno == Errno::ENOMEM.0,
@@ -848,7 +902,106 @@ impl Server {
             }
         }
         self.update_signals(n, Some(key));
-        Reply { resp, fd }
+        Reply {
+            resp,
+            fd,
+            deferred: false,
+        }
+    }
+
+    /// `Request::Cancel`: a signal interrupted the client's parked DQBUF. The parked request is
+    /// answered with EINTR (the buffer stays queued), then the Cancel itself with `Ok`. If the
+    /// DQBUF was answered already, the client reads that answer first and keeps the buffer.
+    fn cancel_parked(&mut self, key: u64) -> Reply {
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return Reply::errno(Errno::ENODEV);
+        };
+        if let Some(arg) = conn.parked.take() {
+            let answer = Response::Ioctl {
+                result: Errno::EINTR.0,
+                copy_back: false,
+                arg,
+                extra: Vec::new(),
+                dqbuf_index: None,
+                block: None,
+            };
+            if let Err(e) = send(&conn.sock, &answer, &[]) {
+                debug!(key, "cancel answer failed: {e}");
+            }
+        }
+        Reply::ok(Response::Ok)
+    }
+}
+
+/// Runs one ioctl on the device model: the answer, and the block whose memfd goes with it.
+fn run_ioctl(
+    d: &mut crate::registry::DeviceEntry,
+    id: OpenerId,
+    request: u32,
+    arg: &mut Vec<u8>,
+    mut extra: Vec<u8>,
+) -> (Response, Option<loopcam_core::BlockId>) {
+    // An empty argument is a NULL pointer: the model answers ENOTTY or EFAULT (A4).
+    arg.truncate(loopcam_core::ioctl::arg_size(request));
+    let r = dispatch(&mut d.dev, id, request, arg, &mut extra, now_ns());
+    let always_copy = matches!(
+        request,
+        loopcam_abi::VIDIOC_G_EXT_CTRLS
+            | loopcam_abi::VIDIOC_S_EXT_CTRLS
+            | loopcam_abi::VIDIOC_TRY_EXT_CTRLS
+    );
+    let (mut dqbuf_index, mut block) = (None, None);
+    match r {
+        Ok(Outcome::Dqbuf(out)) => {
+            dqbuf_index = Some(out.index);
+            block = out.block;
+        }
+        Ok(Outcome::Expbuf(out)) => {
+            dqbuf_index = Some(out.index);
+            block = Some(out.block);
+        }
+        _ => {}
+    }
+    let resp = Response::Ioctl {
+        result: r.err().map_or(0, |e| e.0),
+        copy_back: r.is_ok() || always_copy,
+        arg: std::mem::take(arg),
+        extra,
+        dqbuf_index,
+        block: None,
+    };
+    (resp, block)
+}
+
+/// Applies the model's memory effects, then attaches the block's memfd (a dup the kernel
+/// installs in the client) to the answer.
+fn attach_block(
+    d: &mut crate::registry::DeviceEntry,
+    mut resp: Response,
+    block: Option<loopcam_core::BlockId>,
+) -> (Response, Option<OwnedFd>) {
+    if let Err(e) = d.sync_memory() {
+        warn!(dev = d.number, "cannot allocate frame memory: {e}");
+    }
+    let Some(b) = block else {
+        return (resp, None);
+    };
+    match d
+        .blocks
+        .get(&b)
+        .map(|m| (rustix::io::fcntl_dupfd_cloexec(m, 0), m.size()))
+    {
+        Some((Ok(f), size)) => {
+            set_block(&mut resp, BlockRef { id: b.0, size });
+            (resp, Some(f))
+        }
+        _ => (
+            Response::Error {
+                errno: Errno::ENOMEM.0,
+                message: "frame memory unavailable".into(),
+            },
+            None,
+        ),
     }
 }
 

@@ -69,6 +69,11 @@ pub enum Request {
         arg: Vec<u8>,
         /// For EXT_CTRLS: the control array.
         extra: Vec<u8>,
+        /// A blocking DQBUF: when no buffer is ready the daemon keeps the request ("parks" it)
+        /// and answers the moment one is, instead of answering EAGAIN — the frame travels with
+        /// the wake-up, one hop instead of a wake-up, a request and an answer. A parked
+        /// connection sends nothing but [`Request::Cancel`] until it is answered.
+        wait: bool,
     },
     /// mmap() of a buffer cookie.
     Mmap {
@@ -107,6 +112,9 @@ pub enum Request {
     },
     /// The opener's readiness right now (for blocking calls that raced with the signal socket).
     Readiness,
+    /// A signal interrupted the caller of a parked DQBUF: the daemon answers the parked request
+    /// (with EINTR, or with the buffer if it was dequeued first), then answers this with `Ok`.
+    Cancel,
 }
 
 /// Daemon → client.

@@ -122,20 +122,56 @@ impl Received {
     }
 }
 
-/// Receives one datagram. `Ok(None)` when the socket is non-blocking and empty.
+/// Receives one datagram. `Ok(None)` when the socket is non-blocking and empty. A signal does
+/// not interrupt it (EINTR is retried).
 pub fn recv(sock: impl AsFd, flags: RecvFlags) -> Result<Option<Received>, ProtoError> {
-    let mut buf = vec![0u8; MAX_MESSAGE + 1];
+    recv_inner(sock.as_fd(), flags, true)
+}
+
+/// Like [`recv`], but a signal that interrupts the wait returns `ProtoError::Io` with EINTR
+/// (for blocking V4L2 calls, which return EINTR on a signal).
+pub fn recv_interruptible(
+    sock: impl AsFd,
+    flags: RecvFlags,
+) -> Result<Option<Received>, ProtoError> {
+    recv_inner(sock.as_fd(), flags, false)
+}
+
+thread_local! {
+    /// The receive buffer, reused: a fresh zeroed MAX_MESSAGE buffer per message cost more than
+    /// the rest of a small request's round trip.
+    static RECV_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; MAX_MESSAGE + 1]);
+}
+
+fn recv_inner(
+    sock: BorrowedFd<'_>,
+    flags: RecvFlags,
+    restart: bool,
+) -> Result<Option<Received>, ProtoError> {
+    RECV_BUF.with(|b| match b.try_borrow_mut() {
+        Ok(mut buf) => recv_into(sock, flags, restart, &mut buf),
+        // Re-entered from a signal handler on this thread: use a private buffer.
+        Err(_) => recv_into(sock, flags, restart, &mut vec![0u8; MAX_MESSAGE + 1]),
+    })
+}
+
+fn recv_into(
+    sock: BorrowedFd<'_>,
+    flags: RecvFlags,
+    restart: bool,
+    buf: &mut [u8],
+) -> Result<Option<Received>, ProtoError> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut cmsg = RecvAncillaryBuffer::new(&mut space);
     let r = loop {
         match recvmsg(
-            &sock,
-            &mut [IoSliceMut::new(&mut buf)],
+            sock,
+            &mut [IoSliceMut::new(buf)],
             &mut cmsg,
             flags | RecvFlags::CMSG_CLOEXEC,
         ) {
             Ok(r) => break r,
-            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::INTR) if restart => continue,
             Err(rustix::io::Errno::AGAIN) => return Ok(None),
             Err(rustix::io::Errno::CONNRESET) => return Err(ProtoError::Closed),
             Err(e) => return Err(e.into()),
@@ -156,8 +192,10 @@ pub fn recv(sock: impl AsFd, flags: RecvFlags) -> Result<Option<Received>, Proto
     if r.flags.contains(ReturnFlags::CTRUNC) {
         return Err(ProtoError::Malformed("too many fds".into()));
     }
-    buf.truncate(r.bytes);
-    Ok(Some(Received { data: buf, fds }))
+    Ok(Some(Received {
+        data: buf[..r.bytes].to_vec(),
+        fds,
+    }))
 }
 
 #[cfg(test)]
@@ -186,6 +224,7 @@ mod tests {
             request: 0xc0585611,
             arg: vec![1, 2, 3],
             extra: vec![],
+            wait: true,
         };
         send(&a, &req, &[x.as_fd()]).unwrap();
         let r = recv(&b, RecvFlags::empty()).unwrap().unwrap();
