@@ -130,6 +130,24 @@ pub fn run_until(a: FeedArgs, stop: impl Fn() -> bool) -> Result<()> {
         );
     }
     let l = layout(f.fourcc, f.width, f.height)?;
+    // Patterns in MJPG/JPEG: render YUYV, encode with the streamer's libjpeg-turbo encoder.
+    let mut jpeg = match (&source, l.is_compressed()) {
+        (Source::Pattern(_), true) => {
+            if !matches!(
+                f.fourcc,
+                loopcam_media::fourcc::MJPG | loopcam_abi::V4L2_PIX_FMT_JPEG
+            ) {
+                bail!(
+                    "patterns can be fed as raw formats, MJPG or JPEG, not {}",
+                    loopcam_media::fourcc_name(f.fourcc)
+                );
+            }
+            let yuyv = layout(loopcam_abi::V4L2_PIX_FMT_YUYV, f.width, f.height)?;
+            let enc = loopcam_stream::jpeg::JpegEncoder::new(80)?;
+            Some((enc, yuyv, vec![0u8; 0]))
+        }
+        _ => None,
+    };
     let period_ns = 1_000_000_000u64 * interval_num as u64 / interval_den.max(1) as u64;
     let tty = std::io::stderr().is_terminal();
     let start = Instant::now();
@@ -163,10 +181,33 @@ pub fn run_until(a: FeedArgs, stop: impl Fn() -> bool) -> Result<()> {
                 data[..fr.len()].copy_from_slice(&fr);
                 fr.len()
             }
-            (Source::Pattern(pat), None) => {
-                render(pat, &l, a.start + n, data)?;
-                l.sizeimage
-            }
+            (Source::Pattern(pat), None) => match &mut jpeg {
+                Some((enc, yuyv, raw)) => {
+                    raw.resize(yuyv.sizeimage, 0);
+                    render(pat, yuyv, a.start + n, raw)?;
+                    let sf = loopcam_stream::SourceFormat {
+                        fourcc: yuyv.fourcc,
+                        width: yuyv.width,
+                        height: yuyv.height,
+                        bytesperline: yuyv.width * 2,
+                        sizeimage: yuyv.sizeimage as u32,
+                    };
+                    let jpg = enc.encode(&sf, raw)?;
+                    if jpg.len() > data.len() {
+                        bail!(
+                            "frame {n} encodes to {} bytes, larger than the device's {} bytes",
+                            jpg.len(),
+                            data.len()
+                        );
+                    }
+                    data[..jpg.len()].copy_from_slice(&jpg);
+                    jpg.len()
+                }
+                None => {
+                    render(pat, &l, a.start + n, data)?;
+                    l.sizeimage
+                }
+            },
             (Source::File(_), None) => unreachable!("file frames are read above"),
         };
         buf.publish(used as u32)?;

@@ -101,6 +101,13 @@ fn main() {
     if let Some(s) = &cli.socket {
         std::env::set_var("LOOPCAM_SOCKET", s);
     }
+    if matches!(cli.cmd, Cmd::List { .. } | Cmd::Query { .. } | Cmd::Add(_)) {
+        // `loopcam list | head`: end quietly on a closed pipe like other Unix tools, instead
+        // of Rust's panic on a failed print. (Not for the daemon or the streamer, which must
+        // survive a closed socket.)
+        // SAFETY: FFI edge: setting a signal disposition to its default has no preconditions.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let r = match cli.cmd {
         Cmd::Daemon(a) => manage::daemon(a),
         Cmd::Add(a) => manage::add(a),
