@@ -164,6 +164,11 @@ EOF
   # Blocked in DQBUF on a device without a producer when the daemon dies.
   "$BIN" run -- v4l2-ctl -d "$d/video12" --stream-mmap --stream-count=10 >/dev/null 2>"$DIR/v4l2ctl-idle.log" &
   PIDS+=($!); apps+=($!); names+=("v4l2-ctl-waiting"); logs+=(v4l2ctl-idle.log)
+  # An app holding mapped buffers that outlives the daemon, and opens again after the restart.
+  mkfifo "$DIR/reopen.in"
+  "$BIN" run -- python3 "$ROOT/scripts/reliability/reopen.py" "$d/video12" <"$DIR/reopen.in" >"$DIR/reopen.log" 2>&1 &
+  local reopen=$!; PIDS+=($reopen)
+  exec 7>"$DIR/reopen.in"
   sleep 3
   local q10 q11
   q10=$("$BIN" query 10 --json | tr -d ' \n')
@@ -176,8 +181,10 @@ EOF
   for i in "${!apps[@]}"; do
     kill -0 "${apps[$i]}" 2>/dev/null || bad+=("${names[$i]} exited before the kill")
   done
+  grep -q '^mapped 2 buffers' "$DIR/reopen.log" || bad+=("reopen.py setup: $(tr '\n' ' ' <"$DIR/reopen.log")")
   kill -KILL "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=
   local tk=$(date +%s%N)
+  echo killed >&7
   for i in "${!apps[@]}"; do
     local p=${apps[$i]} n=0
     while kill -0 "$p" 2>/dev/null && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
@@ -203,10 +210,14 @@ EOF
         ;;
     esac
   done
+  sleep 0.5
+  if ! grep -q '^ok: old fd QUERYCAP' "$DIR/reopen.log" || ! grep -q '^ok: mappings still readable' "$DIR/reopen.log" || ! kill -0 "$reopen" 2>/dev/null; then
+    bad+=("app holding mappings: $(tr '\n' ' ' <"$DIR/reopen.log")")
+  fi
   if [ ${#bad[@]} -gt 0 ]; then
     result "FAIL $name: ${bad[*]}"
   else
-    result "PASS $name: daemon SIGKILLed under 6 running apps; all exited with an error: $(IFS=,; echo "${figures[*]}")"
+    result "PASS $name: daemon SIGKILLed under 6 streaming/waiting apps; all exited with an error: $(IFS=,; echo "${figures[*]}"); an app holding 2 mapped buffers got $(grep -o 'QUERYCAP -> [A-Z]*' "$DIR/reopen.log") on its fd, its mappings stayed readable, munmap/close fine"
   fi
   # Restart with the same configuration: the devices come back and stream.
   local diag=0
@@ -236,12 +247,17 @@ EOF
   timeout 20 "$BIN" run -- v4l2-ctl -d "$d/video10" --stream-mmap --stream-count=30 >/dev/null 2>"$DIR/v4l2ctl2.log"
   vrc=$?
   kill "$fp" 2>/dev/null; wait "$fp" 2>/dev/null
+  # The app that outlived the daemon opens the device again in the same process.
+  echo restarted >&7; exec 7>&-
+  local n=0 rrc
+  while kill -0 "$reopen" 2>/dev/null && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
+  kill -KILL "$reopen" 2>/dev/null; wait "$reopen"; rrc=$?
   if [ "$diag" = 1 ]; then
-    echo "INFO $name-restart: (after manual cleanup) dump: $out; v4l2-ctl under the preload exit $vrc"
-  elif grep -q '"frames":60' <<<"$out" && grep -q '"corrupt":0' <<<"$out" && [ "$vrc" = 0 ]; then
-    result "PASS $name-restart: devices 10, 11, 12 recreated from the config; a fresh producer streamed to dump --verify (60 frames exact) and to v4l2-ctl under the preload (30 frames, exit 0)"
+    echo "INFO $name-restart: (after manual cleanup) dump: $out; v4l2-ctl under the preload exit $vrc; same-process reopen exit $rrc: $(tail -n 1 "$DIR/reopen.log")"
+  elif grep -q '"frames":60' <<<"$out" && grep -q '"corrupt":0' <<<"$out" && [ "$vrc" = 0 ] && [ "$rrc" = 0 ]; then
+    result "PASS $name-restart: devices 10, 11, 12 recreated from the config; a fresh producer streamed to dump --verify (60 frames exact) and to v4l2-ctl under the preload (30 frames, exit 0); the app that outlived the daemon reopened the device"
   else
-    result "FAIL $name-restart: fresh stream after restart: dump $out; v4l2-ctl exit $vrc $(tail -n 2 "$DIR/dump2.log" "$DIR/v4l2ctl2.log" | tr '\n' ' ')"
+    result "FAIL $name-restart: after restart: dump $out; v4l2-ctl exit $vrc; same-process reopen exit $rrc $(tail -n 2 "$DIR/dump2.log" "$DIR/v4l2ctl2.log" "$DIR/reopen.log" | tr '\n' ' ')"
   fi
   stop_daemon "$name"
   echo "# $name: $((SECONDS - t0)) s"
