@@ -9,7 +9,8 @@
 #                format change every 20 s, isolation, daemon failure.
 #   (default)    full mode: as quick, but a 600 s soak with a format change every 120 s.
 #   --soak SECS  soak duration (format change every SECS/5 s); any length, e.g. 3600.
-#   --only NAME  run only these steps (stress, kill, soak, isolation, daemon-failure).
+#   --only NAME  run only these steps (stress, kill, soak, isolation, preload-stress,
+#                daemon-failure).
 #   --no-build   use the existing target/debug binaries.
 # Requires v4l2-ctl, ffmpeg and gst-launch-1.0 (scripts/install-test-deps.sh) for the
 # daemon-failure step; a missing tool is a failure.
@@ -125,6 +126,51 @@ want stress && torture stress 180 stress @DEV@ --daemon-pid @PID@ --secs 60
 want kill && torture kill 300 kill @DEV@ --daemon-pid @PID@ --rounds 200
 want soak && torture soak $((soak_secs + 120)) soak @DEV@ --daemon-pid @PID@ --duration "$soak_secs" --change-every "$change_every"
 want isolation && torture isolation 60 isolation @DEV@ @DEV2@ --secs 3
+
+# --- preload stress: the same kind of random calls from a C program (threads sharing dup()ed
+# fds) through the preload library, while `loopcam feed` streams; then a fresh consumer.
+preload_stress() {
+  local name=preload-stress t0=$SECONDS secs=30
+  command -v cc >/dev/null || { result "FAIL $name: no C compiler (cc)"; return; }
+  start_daemon "$name" || { result "FAIL $name: daemon did not start"; return; }
+  local dev
+  dev=$("$BIN" add)
+  cc -O2 -Wall -pthread -o "$DIR/preload_stress" "$ROOT/scripts/reliability/preload_stress.c" 2>"$DIR/cc.log" || { result "FAIL $name: compile: $(tail -n 2 "$DIR/cc.log")"; stop_daemon "$name"; return; }
+  "$BIN" feed "$dev" --pattern counter >"$DIR/feed.log" 2>&1 &
+  local fp=$!; PIDS+=($fp)
+  sleep 0.3
+  local ps=() i
+  for i in 1 2; do
+    timeout -s KILL $((secs + 10)) "$BIN" run -- "$DIR/preload_stress" "$dev" "$secs" >"$DIR/ps$i.out" 2>&1 &
+    ps+=($!)
+  done
+  local bad=() calls=0 errs=0
+  for i in "${!ps[@]}"; do
+    wait "${ps[$i]}"; local rc=$?
+    local out=$DIR/ps$((i + 1)).out
+    if [ "$rc" != 0 ]; then
+      bad+=("process $((i + 1)) exit $rc: $(tail -n 2 "$out" | tr '\n' ' ')")
+    else
+      calls=$((calls + $(awk '/^DONE/ {print $3}' "$out")))
+      errs=$((errs + $(awk '/^DONE/ {print $5}' "$out")))
+    fi
+  done
+  local js
+  js=$(timeout 20 "$BIN" dump "$dev" --count 60 --verify --json 2>"$DIR/dump.log" | grep '^{' | tail -n 1)
+  kill "$fp" 2>/dev/null; wait "$fp" 2>/dev/null
+  if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+    result "FAIL $name: the daemon died"
+  elif [ ${#bad[@]} -gt 0 ]; then
+    result "FAIL $name: ${bad[*]}"
+  elif ! grep -q '"frames":60' <<<"$js" || ! grep -q '"corrupt":0' <<<"$js"; then
+    result "FAIL $name: fresh consumer afterwards: $js $(tail -n 1 "$DIR/dump.log")"
+  else
+    result "PASS $name: 2 processes x 6 threads for ${secs}s under the preload: $calls calls ($errs returned errors), no call > 2000 ms, no crash; then dump --verify 60 frames exact"
+  fi
+  stop_daemon "$name"
+  echo "# $name: $((SECONDS - t0)) s"
+}
+want preload-stress && preload_stress
 
 # --- daemon failure: real applications under the preload library when the daemon is
 # SIGKILLed; then a restart with the same persistent configuration.
