@@ -4,7 +4,11 @@
 //! through the preload library the DQBUF waited forever, because with no producer the opener's
 //! readiness stays 0 after REQBUFS(0) and nothing woke the poll.
 //!
-//! The test re-runs this test binary as a child with LD_PRELOAD set to the freshly built
+//! Regression: after fork(), parent and child calling ioctls on the same inherited device fd at
+//! the same time each get their own answers (they share the daemon connection; without a lock
+//! shared by both processes they read each other's replies).
+//!
+//! The tests re-run this test binary as a child with LD_PRELOAD set to the freshly built
 //! libloopcam_preload.so; the child uses plain libc calls, exactly like a C application.
 
 use std::path::PathBuf;
@@ -42,12 +46,54 @@ fn ioctl<T>(fd: i32, req: u32, arg: &mut T) -> Result<(), i32> {
     }
 }
 
+/// The fork case: parent and child issue different ioctls on the shared fd concurrently and
+/// check every answer. Exit 0 when all were right.
+fn fork_child(fd: i32) -> ! {
+    let check = |capture_side: bool| -> usize {
+        let mut bad = 0;
+        for _ in 0..2000 {
+            if capture_side {
+                let mut c = v4l2_capability::default();
+                if ioctl(fd, VIDIOC_QUERYCAP, &mut c).is_err() || !c.card.starts_with(b"loopcam") {
+                    bad += 1;
+                }
+            } else {
+                let mut f = v4l2_format {
+                    type_: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+                    ..Default::default()
+                };
+                if ioctl(fd, VIDIOC_G_FMT, &mut f).is_err() || f.pix().width != 640 {
+                    bad += 1;
+                }
+            }
+        }
+        bad
+    };
+    // SAFETY: fork in a process whose other threads (the test harness's) hold no lock we need:
+    // glibc makes malloc fork-safe, and the child only calls into the preload and exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let bad = check(true);
+        // SAFETY: leave the forked child without running the harness's atexit work.
+        unsafe { libc::_exit(if bad == 0 { 0 } else { 1 }) };
+    }
+    let bad = check(false);
+    let mut st = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut st, 0) };
+    println!("child-result: parent wrong answers {bad}, child exit status {st}");
+    std::process::exit(if bad == 0 && st == 0 { 0 } else { 1 });
+}
+
 /// The child: runs under LD_PRELOAD; exit 0 when the blocked DQBUF returned EINVAL in time.
 fn child(dev: &str, release: &str) -> ! {
     let path = std::ffi::CString::new(dev).unwrap();
     // SAFETY: a NUL-terminated path.
     let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR) };
     assert!(fd >= 0, "open {dev} under the preload");
+    if release == "fork" {
+        fork_child(fd);
+    }
     let t = V4L2_BUF_TYPE_VIDEO_CAPTURE;
     let mut r = v4l2_requestbuffers {
         count: 2,
@@ -96,7 +142,7 @@ fn child(dev: &str, release: &str) -> ! {
     }
     let (r, at) = waiter.join().unwrap();
     let waited = at.saturating_duration_since(released);
-    println!("DQBUF -> {r:?} {waited:?} after {release}");
+    println!("child-result: DQBUF -> {r:?} {waited:?} after {release}");
     std::process::exit(
         if r == Err(libc::EINVAL) && waited < Duration::from_secs(1) {
             0
@@ -106,7 +152,7 @@ fn child(dev: &str, release: &str) -> ! {
     );
 }
 
-fn run_case(release: &str) {
+fn run_case(release: &str, test_name: &str) {
     if let Ok(spec) = std::env::var(CHILD) {
         let (dev, rel) = spec.split_once(' ').unwrap();
         if rel == release {
@@ -138,11 +184,8 @@ fn run_case(release: &str) {
         .nodes[0]
         .clone();
     let mut c = Command::new(std::env::current_exe().unwrap())
-        .args([
-            &format!("reqbufs_zero_or_streamoff_wakes_{release}"),
-            "--exact",
-            "--nocapture",
-        ])
+        .args([test_name, "--exact", "--nocapture"])
+        .stdout(std::process::Stdio::piped())
         .env(CHILD, format!("{dev} {release}"))
         .env("LD_PRELOAD", &lib)
         .env("LOOPCAM_SOCKET", &socket)
@@ -163,16 +206,39 @@ fn run_case(release: &str) {
     stop.stop();
     th.join().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-    let status = status.expect("the blocked DQBUF never returned (child hung for 10 s)");
-    assert!(status.success(), "blocked DQBUF after {release}: {status}");
+    let mut out = String::new();
+    if let Some(mut o) = c.stdout.take() {
+        let _ = std::io::Read::read_to_string(&mut o, &mut out);
+    }
+    let status = status.expect("the child hung for 10 s");
+    // The child must really have run the case (a test-name mismatch would run nothing).
+    assert!(
+        out.contains("child-result:"),
+        "the child did not run the case: {out}"
+    );
+    assert!(status.success(), "{release}: {status}: {out}");
 }
 
 #[test]
-fn reqbufs_zero_or_streamoff_wakes_reqbufs0() {
-    run_case("reqbufs0");
+fn blocked_dqbuf_returns_einval_after_reqbufs0_from_another_thread() {
+    run_case(
+        "reqbufs0",
+        "blocked_dqbuf_returns_einval_after_reqbufs0_from_another_thread",
+    );
 }
 
 #[test]
-fn reqbufs_zero_or_streamoff_wakes_streamoff() {
-    run_case("streamoff");
+fn blocked_dqbuf_returns_einval_after_streamoff_from_another_thread() {
+    run_case(
+        "streamoff",
+        "blocked_dqbuf_returns_einval_after_streamoff_from_another_thread",
+    );
+}
+
+#[test]
+fn forked_processes_calling_on_one_fd_get_their_own_answers() {
+    run_case(
+        "fork",
+        "forked_processes_calling_on_one_fd_get_their_own_answers",
+    );
 }
