@@ -2,6 +2,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use loopcam_proto::{
     recv, recv_interruptible, send, ProtoError, Request, Response, PROTOCOL_VERSION,
@@ -15,6 +16,94 @@ use crate::Error;
 /// A connection to the daemon.
 pub struct Connection {
     sock: OwnedFd,
+    lock: CallLock,
+}
+
+/// Keeps request/response exchanges on one connection whole across `fork()`.
+///
+/// After fork() a parent and child share the connection socket (as they share a V4L2 fd: one
+/// open file description) and may both call on it, like two processes issuing ioctls on an
+/// inherited kernel fd. Without a lock shared by the processes their requests and replies
+/// interleave and each process reads the other's reply (found by the issue 7 reliability work:
+/// 1220 of 3000 concurrent QUERYCAP/G_FMT calls answered wrongly). The lock word lives in a
+/// MAP_SHARED anonymous page, which fork() shares; it holds the owner's pid (0: free), so a
+/// process that died holding it is detected and the lock taken over. Within one process the
+/// `&mut self` of [`Connection::call`] already serialises callers, so the lock is never
+/// contended unless the process forked.
+struct CallLock {
+    page: *mut AtomicU32,
+}
+
+// SAFETY: the page is only accessed through the atomic; it is unmapped once, in Drop.
+unsafe impl Send for CallLock {}
+// SAFETY: as above.
+unsafe impl Sync for CallLock {}
+
+impl CallLock {
+    fn new() -> rustix::io::Result<CallLock> {
+        // SAFETY: a fresh anonymous mapping; we only use it as one AtomicU32 (zeroed = free).
+        let p = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                4096,
+                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                rustix::mm::MapFlags::SHARED,
+            )?
+        };
+        Ok(CallLock { page: p.cast() })
+    }
+
+    fn word(&self) -> &AtomicU32 {
+        // SAFETY: `page` maps 4096 zero-initialised bytes, suitably aligned, for our lifetime.
+        unsafe { &*self.page }
+    }
+
+    fn lock(&self) -> u32 {
+        let me = std::process::id();
+        let w = self.word();
+        let mut spins = 0u32;
+        loop {
+            match w.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return me,
+                // Only after a fork in the middle of a call of this very connection.
+                Err(owner) if owner == me => return me,
+                Err(owner) => {
+                    // The owner died mid-call (SIGKILL): take the lock over.
+                    let dead = rustix::process::Pid::from_raw(owner as i32).is_some_and(|p| {
+                        rustix::process::test_kill_process(p) == Err(rustix::io::Errno::SRCH)
+                    });
+                    if dead
+                        && w.compare_exchange(owner, me, Ordering::Acquire, Ordering::Relaxed)
+                            .is_ok()
+                    {
+                        return me;
+                    }
+                    // Held by the other side of a fork for one round trip (~100 µs).
+                    spins += 1;
+                    if spins < 100 {
+                        std::thread::yield_now();
+                    } else {
+                        std::thread::sleep(std::time::Duration::from_micros(50));
+                    }
+                }
+            }
+        }
+    }
+
+    fn unlock(&self, me: u32) {
+        let _ = self
+            .word()
+            .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed);
+    }
+}
+
+impl Drop for CallLock {
+    fn drop(&mut self) {
+        // SAFETY: our mapping (each process unmaps its own copy).
+        unsafe {
+            let _ = rustix::mm::munmap(self.page.cast(), 4096);
+        }
+    }
 }
 
 impl Connection {
@@ -41,7 +130,8 @@ impl Connection {
                 }
             }
         }
-        let mut c = Connection { sock };
+        let lock = CallLock::new().map_err(|e| Error::NoDaemon(format!("mmap: {e}")))?;
+        let mut c = Connection { sock, lock };
         let hello = c.call(
             &Request::Hello {
                 version: PROTOCOL_VERSION,
@@ -77,6 +167,17 @@ impl Connection {
         req: &Request,
         fds: &[BorrowedFd<'_>],
     ) -> Result<(Response, Option<OwnedFd>), Error> {
+        let me = self.lock.lock();
+        let r = self.exchange(req, fds);
+        self.lock.unlock(me);
+        r
+    }
+
+    fn exchange(
+        &mut self,
+        req: &Request,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(Response, Option<OwnedFd>), Error> {
         send(&self.sock, req, fds).map_err(proto_err)?;
         self.recv_answer()
     }
@@ -85,7 +186,17 @@ impl Connection {
     /// for the answer; a signal (EINTR) cancels the parked request the way a signal interrupts a
     /// blocking V4L2 call. The answer is then EINTR, or the buffer if the DQBUF completed before
     /// the cancel reached the daemon — a completed call is never thrown away.
+    ///
+    /// The fork lock is held while parked: a process sharing this connection after fork()
+    /// waits for the DQBUF to be answered (the preload never parks, see `VirtualFd`).
     pub fn call_parked(&mut self, req: &Request) -> Result<(Response, Option<OwnedFd>), Error> {
+        let me = self.lock.lock();
+        let r = self.parked_exchange(req);
+        self.lock.unlock(me);
+        r
+    }
+
+    fn parked_exchange(&mut self, req: &Request) -> Result<(Response, Option<OwnedFd>), Error> {
         send(&self.sock, req, &[]).map_err(proto_err)?;
         let msg = loop {
             match recv_interruptible(&self.sock, RecvFlags::empty()) {
@@ -94,15 +205,16 @@ impl Connection {
                 Err(ProtoError::Io(e)) if e.raw_os_error() == Some(libc_eintr()) => {
                     // The parked answer comes first, then Cancel's own `Ok`.
                     let (answer, fd) =
-                        self.call(&Request::Cancel, &[]).and_then(|(first, fd)| {
-                            let (ok, _) = self.recv_answer()?;
-                            match ok {
-                                Response::Ok => Ok((first, fd)),
-                                other => Err(Error::Protocol(format!(
-                                    "unexpected answer to Cancel: {other:?}"
-                                ))),
-                            }
-                        })?;
+                        self.exchange(&Request::Cancel, &[])
+                            .and_then(|(first, fd)| {
+                                let (ok, _) = self.recv_answer()?;
+                                match ok {
+                                    Response::Ok => Ok((first, fd)),
+                                    other => Err(Error::Protocol(format!(
+                                        "unexpected answer to Cancel: {other:?}"
+                                    ))),
+                                }
+                            })?;
                     return Ok((answer, fd));
                 }
                 Err(e) => return Err(proto_err(e)),

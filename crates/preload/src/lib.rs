@@ -27,7 +27,7 @@ mod table;
 use std::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void, CStr};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use libc::{mode_t, off_t, size_t, ssize_t};
@@ -150,11 +150,20 @@ fn try_open(path: *const c_char, flags: c_int) -> Option<c_int> {
         (Ok(a), Ok(w)) => (a, w),
         (Err(e), _) | (_, Err(e)) => return Some(fail(e)),
     };
+    let queue_wake = match rustix::event::eventfd(
+        0,
+        rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+    ) {
+        Ok(w) => w,
+        Err(e) => return Some(fail(e)),
+    };
     let fd = app.as_raw_fd();
     let entry = Arc::new(Entry {
         vfd: Mutex::new(vfd),
         wait_fd,
         rdev,
+        queue_gen: AtomicU64::new(0),
+        queue_wake,
     });
     if !table::insert(fd, entry) {
         return Some(fail(Errno::MFILE));
@@ -407,13 +416,38 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
 // ---------------------------------------------------------------------------------------------
 // ioctl, read, write: blocking waits happen here, without holding the opener's lock (H22)
 
-fn wait_ready(e: &Entry, events: PollFlags) -> Result<(), Errno> {
-    let mut p = [PollFd::new(&e.wait_fd, events)];
-    poll(&mut p, None)?;
-    if p[0].revents().contains(PollFlags::HUP) && !p[0].revents().intersects(events) {
-        return Err(Errno::NODEV);
+/// Waits for `events` on the file's signal socket, or for another thread's queue change
+/// (`queue_gen` no longer `gen`): the caller then retries its call.
+fn wait_ready(e: &Entry, events: PollFlags, gen: u64) -> Result<(), Errno> {
+    loop {
+        if e.queue_gen.load(Ordering::SeqCst) != gen {
+            return Ok(());
+        }
+        let mut p = [
+            PollFd::new(&e.wait_fd, events),
+            PollFd::new(&e.queue_wake, PollFlags::IN),
+        ];
+        // The timeout only covers a wake-up consumed by another waiter between our check of
+        // `queue_gen` and the poll; every other wake-up is immediate.
+        let n = poll(
+            &mut p,
+            Some(&rustix::time::Timespec {
+                tv_sec: 0,
+                tv_nsec: 200_000_000,
+            }),
+        )?;
+        if p[1].revents().contains(PollFlags::IN) {
+            let mut b = [0u8; 8];
+            let _ = rustix::io::read(&e.queue_wake, &mut b);
+        }
+        let r = p[0].revents();
+        if r.contains(PollFlags::HUP) && !r.intersects(events) {
+            return Err(Errno::NODEV);
+        }
+        if n > 0 && !r.is_empty() {
+            return Ok(());
+        }
     }
-    Ok(())
 }
 
 fn with_retry<T>(
@@ -421,17 +455,17 @@ fn with_retry<T>(
     mut f: impl FnMut(&mut VirtualFd) -> Result<T, Errno>,
 ) -> Result<T, Errno> {
     loop {
-        let (r, blocked) = {
+        let (r, blocked, gen) = {
             let mut v = e.vfd.lock().unwrap_or_else(|p| p.into_inner());
             let r = f(&mut v);
-            (r, v.take_blocked_on())
+            (r, v.take_blocked_on(), e.queue_gen.load(Ordering::SeqCst))
         };
         match (r, blocked) {
             (Err(Errno::AGAIN), Some(ev)) => {
                 if trace() {
                     eprintln!("loopcam: waiting for {ev:?}");
                 }
-                wait_ready(e, ev)?;
+                wait_ready(e, ev, gen)?;
                 if ev.contains(PollFlags::PRI) {
                     continue;
                 }
@@ -485,7 +519,20 @@ unsafe fn loopcam_ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_int {
     };
     let r = with_retry(&e, |v| {
         // SAFETY: the application's pointers inside the argument follow the ioctl contract.
-        unsafe { v.ioctl(req, buf) }
+        let r = unsafe { v.ioctl(req, buf) };
+        if r.is_ok()
+            && matches!(
+                req,
+                loopcam_abi::VIDIOC_REQBUFS
+                    | loopcam_abi::VIDIOC_CREATE_BUFS
+                    | loopcam_abi::VIDIOC_STREAMON
+                    | loopcam_abi::VIDIOC_STREAMOFF
+            )
+        {
+            // Still under the vfd lock: a waiter's generation snapshot is ordered with it.
+            e.queue_changed();
+        }
+        r
     });
     if trace() {
         let name = loopcam_abi::ioctl_name(req).unwrap_or("?");

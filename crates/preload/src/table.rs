@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use loopcam_client::VirtualFd;
@@ -28,6 +28,23 @@ pub struct Entry {
     pub wait_fd: OwnedFd,
     /// st_rdev reported by fstat (character device 81:minor).
     pub rdev: u64,
+    /// Bumped (under the `vfd` lock) by REQBUFS, CREATE_BUFS, STREAMON and STREAMOFF: a thread
+    /// blocked in DQBUF on this file retries when another thread changed its queue. The daemon
+    /// cannot wake it: after REQBUFS(0) the opener has no queue, and with no producer streaming
+    /// its readiness stays 0, so the blocked DQBUF would wait forever where V4L2 returns EINVAL
+    /// (vb2 cancels the queue and wakes waiters; DESIGN §3.5: REQBUFS(0) implies STREAMOFF).
+    pub queue_gen: AtomicU64,
+    /// Readable after `queue_gen` changed (eventfd): wakes blocked threads at once.
+    pub queue_wake: OwnedFd,
+}
+
+impl Entry {
+    /// Records a queue change and wakes threads blocked on this file. Call with `vfd` locked.
+    pub fn queue_changed(&self) {
+        self.queue_gen.fetch_add(1, Ordering::SeqCst);
+        // An eventfd write fails only when the counter would overflow (it is then readable).
+        let _ = rustix::io::write(&self.queue_wake, &1u64.to_ne_bytes());
+    }
 }
 
 impl Drop for Entry {
