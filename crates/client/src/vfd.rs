@@ -34,30 +34,43 @@ struct AppMap {
     backing: Backing,
 }
 
-/// Cached read-only or read-write views of blocks, for copies.
+/// Cached views of blocks, for copies: read-write for producer blocks, read-only for the
+/// blocks a consumer receives (the daemon sends those as O_RDONLY fds).
 #[derive(Default)]
 struct BlockCache {
-    entries: VecDeque<(u64, Mapping)>,
+    entries: VecDeque<(u64, Mapping, bool)>,
 }
 
 const CACHE_BLOCKS: usize = 6;
 
 impl BlockCache {
-    fn get(&mut self, r: BlockRef, fd: Option<OwnedFd>) -> Result<&mut Mapping, Errno> {
+    /// A view of block `r` (`fd`: its memfd, as the daemon sent it); `write`: the caller
+    /// writes into it.
+    fn get(
+        &mut self,
+        r: BlockRef,
+        fd: Option<OwnedFd>,
+        write: bool,
+    ) -> Result<&mut Mapping, Errno> {
         if let Some(pos) = self
             .entries
             .iter()
-            .position(|(id, m)| *id == r.id && m.len() as u64 == r.size)
+            .position(|(id, m, w)| *id == r.id && m.len() as u64 == r.size && (*w || !write))
         {
             let e = self.entries.remove(pos).expect("position valid");
             self.entries.push_back(e);
         } else {
             let fd = fd.ok_or(Errno::IO)?;
-            let m = Mapping::map_write(&fd, r.size as usize)?;
+            self.entries.retain(|(id, _, _)| *id != r.id);
+            let (m, w) = if write {
+                (Mapping::map_write(&fd, r.size as usize)?, true)
+            } else {
+                (Mapping::map_read(&fd, r.size as usize)?, false)
+            };
             if self.entries.len() >= CACHE_BLOCKS {
                 self.entries.pop_front();
             }
-            self.entries.push_back((r.id, m));
+            self.entries.push_back((r.id, m, w));
         }
         Ok(&mut self.entries.back_mut().expect("just pushed").1)
     }
@@ -419,7 +432,7 @@ impl VirtualFd {
             Response::Error { errno, .. } => return Err(Errno::from_raw_os_error(errno)),
             _ => return Err(Errno::IO),
         };
-        let view = self.cache.get(r, fd)?;
+        let view = self.cache.get(r, fd, true)?;
         let n = if b.bytesused == 0 {
             b.length
         } else {
@@ -469,7 +482,7 @@ impl VirtualFd {
                 }
             }
             V4L2_MEMORY_USERPTR if b.type_ == V4L2_BUF_TYPE_VIDEO_CAPTURE => {
-                let view = self.cache.get(r, Some(fd))?;
+                let view = self.cache.get(r, Some(fd), false)?;
                 let n = (b.bytesused as usize)
                     .min(view.len())
                     .min(b.length as usize);
@@ -477,7 +490,7 @@ impl VirtualFd {
             }
             V4L2_MEMORY_DMABUF if b.type_ == V4L2_BUF_TYPE_VIDEO_CAPTURE => {
                 let n = b.bytesused as usize;
-                let view = self.cache.get(r, Some(fd))?;
+                let view = self.cache.get(r, Some(fd), false)?;
                 let src = view.bytes()[..n.min(view.len())].to_vec();
                 // SAFETY: borrowing the application's dmabuf fd for this call only.
                 let borrowed = unsafe { BorrowedFd::borrow_raw(b.m_fd()) };
@@ -585,7 +598,7 @@ impl VirtualFd {
                     offset,
                     len,
                 } => {
-                    let view = self.cache.get(r, fd)?;
+                    let view = self.cache.get(r, fd, false)?;
                     let (o, n) = (offset as usize, len as usize);
                     buf[..n].copy_from_slice(&view.bytes()[o..o + n]);
                     return Ok(n);
@@ -617,7 +630,7 @@ impl VirtualFd {
             Response::Error { errno, .. } => return Err(Errno::from_raw_os_error(errno)),
             _ => return Err(Errno::IO),
         };
-        let view = self.cache.get(r, fd)?;
+        let view = self.cache.get(r, fd, true)?;
         let n = buf.len().min(view.len());
         view.bytes_mut()[..n].copy_from_slice(&buf[..n]);
         let (resp, _) = self.call(&Request::CommitWrite {

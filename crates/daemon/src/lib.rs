@@ -176,6 +176,13 @@ impl Daemon {
             rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
         )?;
         let mut registry = registry::Registry::new(opts.node_dir.clone());
+        // A daemon killed on this socket (SIGKILL, power loss) left its nodes: remove them
+        // before the configuration asks for the same numbers.
+        let ledger = nodes::Ledger::for_socket(path);
+        for p in ledger.reclaim() {
+            info!(node = %p.display(), "removed a node left by a previous daemon");
+        }
+        registry.set_ledger(ledger);
         if let Some(cfg) = &opts.config {
             let file = load_config(cfg).map_err(DaemonError::Config)?;
             for spec in file.specs().map_err(DaemonError::Config)? {

@@ -8,6 +8,9 @@ use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
 pub struct Memfd {
     fd: OwnedFd,
     size: u64,
+    /// A read-only open file description of the same memory, made on first use: what
+    /// consumers get (issue 7, isolation).
+    read_only: std::cell::OnceCell<OwnedFd>,
 }
 
 impl Memfd {
@@ -15,7 +18,33 @@ impl Memfd {
     pub fn new(size: u64) -> rustix::io::Result<Memfd> {
         let fd = memfd_create("loopcam-frame", MemfdFlags::CLOEXEC)?;
         ftruncate(&fd, size)?;
-        Ok(Memfd { fd, size })
+        Ok(Memfd {
+            fd,
+            size,
+            read_only: std::cell::OnceCell::new(),
+        })
+    }
+
+    /// An fd of this memory to send to a client: read-write for the producer side, read-only
+    /// for consumers. A consumer holding a read-write fd could map it shared and writable and
+    /// change the frame every other consumer sees; with an O_RDONLY description the kernel
+    /// refuses that (MAP_SHARED + PROT_WRITE needs FMODE_WRITE) and leaves MAP_PRIVATE copies.
+    /// The read-only description is a reopen through /proc (a memfd has no other name).
+    pub fn dup_for_client(&self, read_only: bool) -> rustix::io::Result<OwnedFd> {
+        if !read_only {
+            return rustix::io::fcntl_dupfd_cloexec(&self.fd, 0);
+        }
+        if self.read_only.get().is_none() {
+            use std::os::fd::AsRawFd;
+            let ro = rustix::fs::open(
+                format!("/proc/self/fd/{}", self.fd.as_raw_fd()),
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )?;
+            let _ = self.read_only.set(ro);
+        }
+        let ro = self.read_only.get().ok_or(rustix::io::Errno::IO)?;
+        rustix::io::fcntl_dupfd_cloexec(ro, 0)
     }
 
     /// Size in bytes.

@@ -46,12 +46,90 @@ impl NodeDir {
     }
 }
 
-/// Whether `/dev/videoN` (or the node path) is taken by something that is not ours.
-pub fn number_taken(dir: &NodeDir, n: u32) -> bool {
+/// What takes the number `n` (`/dev/videoN`, our node path, a kernel video device), if anything.
+pub fn number_taken(dir: &NodeDir, n: u32) -> Option<PathBuf> {
     let name = format!("video{n}");
-    Path::new("/dev").join(&name).exists()
-        || dir.path(&name).exists()
-        || Path::new("/sys/class/video4linux").join(&name).exists()
+    [
+        Path::new("/dev").join(&name),
+        dir.path(&name),
+        Path::new("/sys/class/video4linux").join(&name),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+}
+
+/// The record of the nodes a daemon made, next to its socket (`SOCKET.nodes`): a daemon killed
+/// with SIGKILL cannot remove its nodes, so the next daemon on the same socket removes what the
+/// ledger lists before it creates devices (otherwise the persistent configuration's numbers
+/// would be "taken" by the dead daemon's leftovers).
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    path: PathBuf,
+}
+
+impl Ledger {
+    /// The ledger of the daemon listening on `socket`.
+    pub fn for_socket(socket: &Path) -> Ledger {
+        let mut p = socket.as_os_str().to_owned();
+        p.push(".nodes");
+        Ledger { path: p.into() }
+    }
+
+    /// Removes the nodes a previous daemon on this socket left behind (only when they still
+    /// look like loopcam's: a major-81 node no kernel driver backs, or an empty placeholder
+    /// file); returns them.
+    pub fn reclaim(&self) -> Vec<PathBuf> {
+        let Ok(text) = std::fs::read_to_string(&self.path) else {
+            return Vec::new();
+        };
+        let mut removed = Vec::new();
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            let p = PathBuf::from(line);
+            if looks_like_ours(&p) && std::fs::remove_file(&p).is_ok() {
+                removed.push(p);
+            }
+        }
+        let _ = std::fs::remove_file(&self.path);
+        removed
+    }
+
+    /// Records the current nodes (rewritten whole, via a rename).
+    pub fn record<'a>(&self, nodes: impl Iterator<Item = &'a Path>) {
+        let mut text = String::new();
+        for n in nodes {
+            text.push_str(&n.display().to_string());
+            text.push('\n');
+        }
+        let tmp = self.path.with_extension("nodes.tmp");
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(&tmp, &self.path);
+        }
+    }
+
+    /// A clean exit removed every node: no ledger.
+    pub fn clear(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn looks_like_ours(p: &Path) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(m) = std::fs::symlink_metadata(p) else {
+        return false;
+    };
+    if m.file_type().is_char_device() {
+        let (major, minor) = (rustix::fs::major(m.rdev()), rustix::fs::minor(m.rdev()));
+        major == VIDEO_MAJOR
+            && !Path::new("/sys/dev/char")
+                .join(format!("{major}:{minor}"))
+                .exists()
+    } else {
+        m.file_type().is_file()
+            && m.len() == 0
+            && p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("video"))
+    }
 }
 
 fn minor_in_use(minor: u32) -> bool {

@@ -222,6 +222,8 @@ pub struct Registry {
     pub devices: BTreeMap<u32, DeviceEntry>,
     /// Where nodes go.
     pub node_dir: NodeDir,
+    /// Where the nodes are recorded for the next daemon (after a SIGKILL).
+    ledger: Option<nodes::Ledger>,
 }
 
 impl Registry {
@@ -230,12 +232,31 @@ impl Registry {
         Registry {
             devices: BTreeMap::new(),
             node_dir,
+            ledger: None,
+        }
+    }
+
+    /// Records every node in `ledger` from now on.
+    pub fn set_ledger(&mut self, ledger: nodes::Ledger) {
+        self.ledger = Some(ledger);
+        self.record_nodes();
+    }
+
+    fn record_nodes(&self) {
+        if let Some(l) = &self.ledger {
+            l.record(
+                self.devices
+                    .values()
+                    .flat_map(|d| d.nodes.iter().map(|n| n.path.as_path())),
+            );
         }
     }
 
     fn free_number(&self, from: u32) -> u32 {
         (from..)
-            .find(|n| !self.devices.contains_key(n) && !nodes::number_taken(&self.node_dir, *n))
+            .find(|n| {
+                !self.devices.contains_key(n) && nodes::number_taken(&self.node_dir, *n).is_none()
+            })
             .expect("a free number")
     }
 
@@ -257,9 +278,13 @@ impl Registry {
         };
         let number = match spec.number {
             Some(n) => {
-                if self.devices.contains_key(&n) || nodes::number_taken(&self.node_dir, n) {
+                if self.devices.contains_key(&n) {
+                    return Err(RegistryError::Exists(format!("device {n} already exists")));
+                }
+                if let Some(p) = nodes::number_taken(&self.node_dir, n) {
                     return Err(RegistryError::Exists(format!(
-                        "/dev/video{n} already exists"
+                        "{} already exists",
+                        p.display()
                     )));
                 }
                 n
@@ -321,6 +346,15 @@ impl Registry {
                 }
             }
         }
+        // Recorded before it is used, so a SIGKILL at any later moment leaves no orphan.
+        if let Some(l) = &self.ledger {
+            l.record(
+                self.devices
+                    .values()
+                    .flat_map(|d| d.nodes.iter().map(|n| n.path.as_path()))
+                    .chain(made.iter().map(|n| n.path.as_path())),
+            );
+        }
         self.devices.insert(
             number,
             DeviceEntry {
@@ -366,6 +400,7 @@ impl Registry {
         for n in &e.nodes {
             nodes::remove(&n.path);
         }
+        self.record_nodes();
         Some(e)
     }
 }
@@ -376,6 +411,9 @@ impl Drop for Registry {
             for n in &d.nodes {
                 nodes::remove(&n.path);
             }
+        }
+        if let Some(l) = &self.ledger {
+            l.clear();
         }
     }
 }

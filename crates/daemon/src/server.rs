@@ -532,11 +532,12 @@ impl Server {
         let Some(d) = self.registry.devices.get_mut(&n) else {
             return false;
         };
-        let (resp, block) = run_ioctl(d, id, loopcam_abi::VIDIOC_DQBUF, &mut arg, Vec::new());
+        let (resp, block, read_only) =
+            run_ioctl(d, id, loopcam_abi::VIDIOC_DQBUF, &mut arg, Vec::new());
         if matches!(resp, Response::Ioctl { result, .. } if result == Errno::EAGAIN.0) {
             return false;
         }
-        let (resp, fd) = attach_block(d, resp, block);
+        let (resp, fd) = attach_block(d, resp, block, read_only);
         let Some(conn) = self.conns.get_mut(&key) else {
             return false;
         };
@@ -788,6 +789,8 @@ impl Server {
         };
         let now = now_ns();
         let mut block = None;
+        // Consumer-side answers carry a read-only memfd (isolation).
+        let mut read_only = false;
         let is_mmap = matches!(req, Request::Mmap { .. });
         let resp = match req {
             Request::Ioctl {
@@ -797,8 +800,8 @@ impl Server {
                 wait,
             } => {
                 let original = arg.clone();
-                let (resp, b) = run_ioctl(d, id, request, &mut arg, extra);
-                block = b;
+                let (resp, b, ro) = run_ioctl(d, id, request, &mut arg, extra);
+                (block, read_only) = (b, ro);
                 if wait
                     && request == loopcam_abi::VIDIOC_DQBUF
                     && matches!(resp, Response::Ioctl { result, .. } if result == Errno::EAGAIN.0)
@@ -824,6 +827,7 @@ impl Server {
             {
                 Ok(m) => {
                     block = m.block;
+                    read_only = m.dir == loopcam_core::Dir::Capture;
                     Response::Mapped {
                         handle: m.handle,
                         index: m.index,
@@ -840,6 +844,7 @@ impl Server {
             Request::Read { count } => match d.dev.read(id, count, now) {
                 Ok(Some(c)) => {
                     block = Some(c.block);
+                    read_only = true;
                     Response::ReadChunk {
                         block: None,
                         offset: c.offset,
@@ -879,7 +884,7 @@ impl Server {
                 message: "unexpected request".into(),
             },
         };
-        let (resp, fd) = attach_block(d, resp, block);
+        let (resp, fd) = attach_block(d, resp, block, read_only);
         let enomem = match &resp {
             Response::Ioctl { result, .. } => *result == Errno::ENOMEM.0,
             Response::Error { errno, .. } => *errno == Errno::ENOMEM.0,
@@ -933,14 +938,15 @@ impl Server {
     }
 }
 
-/// Runs one ioctl on the device model: the answer, and the block whose memfd goes with it.
+/// Runs one ioctl on the device model: the answer, the block whose memfd goes with it, and
+/// whether that memfd goes read-only (a capture DQBUF: the consumer side).
 fn run_ioctl(
     d: &mut crate::registry::DeviceEntry,
     id: OpenerId,
     request: u32,
     arg: &mut Vec<u8>,
     mut extra: Vec<u8>,
-) -> (Response, Option<loopcam_core::BlockId>) {
+) -> (Response, Option<loopcam_core::BlockId>, bool) {
     // An empty argument is a NULL pointer: the model answers ENOTTY or EFAULT (A4).
     arg.truncate(loopcam_core::ioctl::arg_size(request));
     let r = dispatch(&mut d.dev, id, request, arg, &mut extra, now_ns());
@@ -950,12 +956,23 @@ fn run_ioctl(
             | loopcam_abi::VIDIOC_S_EXT_CTRLS
             | loopcam_abi::VIDIOC_TRY_EXT_CTRLS
     );
-    let (mut dqbuf_index, mut block) = (None, None);
+    let (mut dqbuf_index, mut block, mut read_only) = (None, None, false);
     match r {
         Ok(Outcome::Dqbuf(out)) => {
             dqbuf_index = Some(out.index);
             block = out.block;
+            // v4l2_buffer.type is the u32 at offset 4.
+            let type_ = arg
+                .get(4..8)
+                .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            read_only = matches!(
+                type_,
+                loopcam_abi::V4L2_BUF_TYPE_VIDEO_CAPTURE
+                    | loopcam_abi::V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE
+            );
         }
+        // EXPBUF memory is pinned to the exporting buffer (a private copy for a consumer), so
+        // the exporter may write it like a dmabuf of its own.
         Ok(Outcome::Expbuf(out)) => {
             dqbuf_index = Some(out.index);
             block = Some(out.block);
@@ -970,7 +987,7 @@ fn run_ioctl(
         dqbuf_index,
         block: None,
     };
-    (resp, block)
+    (resp, block, read_only)
 }
 
 /// Applies the model's memory effects, then attaches the block's memfd (a dup the kernel
@@ -979,6 +996,7 @@ fn attach_block(
     d: &mut crate::registry::DeviceEntry,
     mut resp: Response,
     block: Option<loopcam_core::BlockId>,
+    read_only: bool,
 ) -> (Response, Option<OwnedFd>) {
     if let Err(e) = d.sync_memory() {
         warn!(dev = d.number, "cannot allocate frame memory: {e}");
@@ -989,7 +1007,7 @@ fn attach_block(
     match d
         .blocks
         .get(&b)
-        .map(|m| (rustix::io::fcntl_dupfd_cloexec(m, 0), m.size()))
+        .map(|m| (m.dup_for_client(read_only), m.size()))
     {
         Some((Ok(f), size)) => {
             set_block(&mut resp, BlockRef { id: b.0, size });

@@ -265,6 +265,12 @@ impl Device {
         self.openers.remove(&id);
         self.wake.remove(&id);
         self.update_reader_count(now);
+        if self.openers.is_empty() {
+            // DESIGN §3.10 (memory proportional to use): nobody uses the device, so the blocks
+            // cached for reuse go; the last frame (what the next consumer is shown first) and
+            // the timeout image stay.
+            self.pool.trim(None);
+        }
     }
 
     /// The queue an opener holds: direction, I/O kind and whether it streams.
