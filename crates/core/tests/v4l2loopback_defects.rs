@@ -1553,11 +1553,7 @@ fn extra09_memory_is_proportional_to_buffers_in_use() {
     h.close(p);
     h.close(c);
     // Nobody uses the device: only the last frame stays (shown to the next consumer first).
-    let last_frame = (frame as u64).div_ceil(4096) * 4096;
-    assert_eq!(
-        h.dev.status().memory_bytes as u64,
-        last_frame,
-        "idle device"
-    );
+    let last_frame = frame.div_ceil(4096) * 4096;
+    assert_eq!(h.dev.status().memory_bytes, last_frame, "idle device");
     h.dev.check_invariants().unwrap();
 }
