@@ -31,7 +31,7 @@ pub enum Outcome {
 }
 
 /// Every request [`dispatch`] implements; anything else is ENOTTY.
-const HANDLED: &[u32] = &[
+pub const HANDLED: &[u32] = &[
     VIDIOC_QUERYCAP,
     VIDIOC_ENUM_FMT,
     VIDIOC_G_FMT,

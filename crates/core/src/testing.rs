@@ -3,6 +3,8 @@
 //! Core's own tests, the scenario replays and the property tests all drive the model through
 //! it; the daemon's tests can use it as an oracle.
 
+pub mod ops;
+
 use std::collections::HashMap;
 
 use bytemuck::Pod;
@@ -120,8 +122,21 @@ impl Harness {
     /// A raw ioctl through [`dispatch`] with a typed argument.
     pub fn ioctl<T: Pod>(&mut self, id: OpenerId, req: u32, arg: &mut T) -> VResult<Outcome> {
         let mut bytes = bytemuck::bytes_of(arg).to_vec();
-        let r = dispatch(&mut self.dev, id, req, &mut bytes, &mut [], self.now);
+        let r = self.ioctl_raw(id, req, &mut bytes, &mut []);
         *arg = bytemuck::pod_read_unaligned(&bytes);
+        r
+    }
+
+    /// A raw ioctl through [`dispatch`]: argument bytes and the EXT_CTRLS array as given;
+    /// follows the remap of DQBUF/EXPBUF like a real client.
+    pub fn ioctl_raw(
+        &mut self,
+        id: OpenerId,
+        req: u32,
+        arg: &mut [u8],
+        extra: &mut [u8],
+    ) -> VResult<Outcome> {
+        let r = dispatch(&mut self.dev, id, req, arg, extra, self.now);
         self.sync();
         match r {
             Ok(Outcome::Dqbuf(out)) => {
@@ -263,14 +278,19 @@ impl Harness {
     /// Writes `data` into the memory behind the producer's buffer `index` (as an application
     /// writes into its mapping). Panics if the buffer has no memory.
     pub fn fill(&mut self, id: OpenerId, index: u32, data: &[u8]) {
-        let block = self
-            .dev
-            .output_staging_block(id, index)
-            .expect("producer buffer");
+        self.try_fill(id, index, data).expect("producer buffer");
+    }
+
+    /// [`Harness::fill`], with the model's refusal (no such buffer, ENOMEM) as an error.
+    pub fn try_fill(&mut self, id: OpenerId, index: u32, data: &[u8]) -> VResult<()> {
+        let block = self.dev.output_staging_block(id, index);
         self.sync();
+        let block = block?;
         self.mapped.insert((id, index), block);
         let mem = self.mem.get_mut(&block).expect("block memory");
-        mem[..data.len()].copy_from_slice(data);
+        let n = data.len().min(mem.len()); // an application writes at most its mapping
+        mem[..n].copy_from_slice(&data[..n]);
+        Ok(())
     }
 
     /// The bytes a consumer sees through its mapping of buffer `index` (first `len` bytes).
@@ -284,7 +304,7 @@ impl Harness {
     pub fn produce(&mut self, id: OpenerId, index: u32, n: u64) -> VResult<v4l2_buffer> {
         let size = self.dev.format().sizeimage as usize;
         let data = counter_pattern(n, size);
-        self.fill(id, index, &data);
+        self.try_fill(id, index, &data)?;
         self.qbuf(id, Dir::Output, index, size as u32)
     }
 

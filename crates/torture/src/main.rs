@@ -5,6 +5,7 @@
 mod common;
 mod isolation;
 mod kill;
+mod seeds;
 mod soak;
 mod stress;
 
@@ -93,6 +94,11 @@ enum Cmd {
         #[arg(long)]
         call_limit_ms: u64,
     },
+    /// Writes the starting corpus of the fuzz targets (fuzz/, scripts/fuzz.sh) into DIR.
+    FuzzSeeds {
+        /// Directory that gets one subdirectory per fuzz target.
+        dir: std::path::PathBuf,
+    },
     /// Long run: 30 fps producer with periodic format changes, consumers joining and leaving.
     Soak {
         /// Device path.
@@ -177,6 +183,11 @@ fn main() -> Result<()> {
             seed,
             call_limit_ms,
         } => stress::worker(&device, secs, threads, seed, call_limit_ms)?,
+        Cmd::FuzzSeeds { dir } => {
+            let n = seeds::run(&dir)?;
+            eprintln!("fuzz-seeds: {n} seeds in {}", dir.display());
+            true
+        }
         Cmd::Soak {
             device,
             daemon_pid,

@@ -5,8 +5,8 @@ use loopcam_abi::*;
 use super::{Device, OpenerId};
 use crate::errno::{Errno, VResult};
 use crate::events::event_with_changes;
-use crate::pool::BlockId;
-use crate::queue::{BufState, Dir, FrameMeta};
+use crate::pool::{page_align, BlockId};
+use crate::queue::{BufState, Dir, FrameMeta, Io};
 use crate::time::Nanos;
 
 impl Device {
@@ -39,6 +39,34 @@ impl Device {
                 continue;
             };
             let buf = &mut q.bufs[index as usize];
+            // read() has no ERROR flag to report a frame larger than its buffer (O3), so a
+            // read() consumer misses such a frame instead of being woken for a read() that
+            // would find nothing (L1: readiness must match). Found by the property test.
+            if q.io == Io::File && frame.bytesused > buf.length {
+                q.incoming.push_front(index);
+                continue;
+            }
+            // A buffer larger than the frame's block (CREATE_BUFS with a bigger sizeimage, F9)
+            // cannot be given the shared block: the consumer maps `length` bytes, and the
+            // pages past the block's end would be SIGBUS. It gets memory of its own with the
+            // frame copied in; without memory (ENOMEM) it misses this frame like a consumer
+            // without a queued buffer (H24). Found by the core_ops fuzz target.
+            let fits = buf.exported
+                || self
+                    .pool
+                    .size(frame.block)
+                    .is_some_and(|s| s >= page_align(buf.length.into()));
+            let own = if fits {
+                None
+            } else {
+                match self.pool.get(buf.length.into()) {
+                    Ok(own) => Some(own),
+                    Err(_) => {
+                        q.incoming.push_front(index);
+                        continue;
+                    }
+                }
+            };
             // O3: a buffer too small for the payload is never overrun: ERROR, bytesused 0.
             buf.error = frame.bytesused > buf.length;
             buf.state = BufState::Done;
@@ -55,11 +83,20 @@ impl Device {
                     });
                 }
                 _ => {
-                    buf.frame = Some(frame);
-                    if let Some(old) = buf.block.replace(frame.block) {
+                    let block = match own {
+                        Some(own) => {
+                            self.pool.copy(frame.block, own, frame.bytesused.into());
+                            own
+                        }
+                        None => {
+                            self.pool.retain(frame.block);
+                            frame.block
+                        }
+                    };
+                    buf.frame = Some(FrameMeta { block, ..frame });
+                    if let Some(old) = buf.block.replace(block) {
                         self.pool.release(old);
                     }
-                    self.pool.retain(frame.block);
                 }
             }
             q.done.push_back(index);

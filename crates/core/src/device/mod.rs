@@ -268,7 +268,19 @@ impl Device {
         if self.openers.is_empty() {
             // DESIGN §3.10 (memory proportional to use): nobody uses the device, so the blocks
             // cached for reuse go; the last frame (what the next consumer is shown first) and
-            // the timeout image stay.
+            // the timeout image stay. The last frame keeps only the memory it needs: a
+            // producer's buffer may be far larger than its frames (CREATE_BUFS, F9), and an
+            // idle device must not hold on to that (found by the core_ops fuzz target).
+            if let Some(last) = self.last.as_mut() {
+                let need = crate::pool::page_align(last.bytesused.max(1).into());
+                if self.pool.size(last.block).is_some_and(|s| s > need) {
+                    if let Ok(small) = self.pool.get(need) {
+                        self.pool.copy(last.block, small, last.bytesused.into());
+                        self.pool.release(last.block);
+                        last.block = small;
+                    }
+                }
+            }
             self.pool.trim(None);
         }
     }
