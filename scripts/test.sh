@@ -20,7 +20,7 @@ step "cargo build --workspace (the CLI and the preload library the app tests use
 cargo build --workspace
 
 mkdir -p target
-rm -f target/test-output.txt target/app-tests.txt target/app-tests-nobody.txt target/reliability.txt
+rm -f target/test-output.txt target/app-tests.txt target/app-tests-nobody.txt target/reliability.txt target/fuzz.txt
 status=0
 
 step "cargo test --workspace"
@@ -36,6 +36,9 @@ fi
 
 step "reliability checks (quick: stress, kill, soak, isolation, preload-stress, daemon failure)"
 scripts/reliability.sh --quick --no-build 2>&1 | tee target/reliability.txt || status=1
+
+step "fuzzing: each cargo-fuzz target for 60 s (docs/FUZZING.md)"
+scripts/fuzz.sh 60 2>&1 | tee target/fuzz.txt || status=1
 
 step "quick benchmark (checks every row runs; figures are not asserted)"
 target/debug/loopcam bench --quick 2>/dev/null | tee target/bench-quick.txt || { echo "bench --quick failed"; status=1; }
@@ -54,13 +57,16 @@ for f in target/app-tests.txt target/app-tests-nobody.txt; do
     failed=$((failed + $(echo "$line" | awk '{print $5}')))
   fi
 done
-line=$(grep -E '^reliability: [0-9]+ passed, [0-9]+ failed' target/reliability.txt 2>/dev/null | tail -n 1 || true)
-if [ -z "$line" ]; then
-  failed=$((failed + 1))
-else
-  passed=$((passed + $(echo "$line" | awk '{print $2}')))
-  failed=$((failed + $(echo "$line" | awk '{print $4}')))
-fi
+# "reliability: N passed, N failed" and "fuzz: N passed, N failed"; a missing line is a failure.
+for pair in reliability:target/reliability.txt fuzz:target/fuzz.txt; do
+  line=$(grep -E "^${pair%%:*}: [0-9]+ passed, [0-9]+ failed" "${pair#*:}" 2>/dev/null | tail -n 1 || true)
+  if [ -z "$line" ]; then
+    failed=$((failed + 1))
+  else
+    passed=$((passed + $(echo "$line" | awk '{print $2}')))
+    failed=$((failed + $(echo "$line" | awk '{print $4}')))
+  fi
+done
 echo
 echo "tests: ${passed} passed, ${failed} failed"
 [ "$failed" -eq 0 ] && [ "$status" -eq 0 ]
