@@ -384,10 +384,12 @@ impl Session<'_> {
             let p = self.pending.take().expect("checked");
             return self.requeue(p.d.index);
         }
-        let w = (self.seq_next % self.n_workers as u64) as usize;
-        if self.workers.busy[w] {
+        // Any idle worker takes the newest frame (strict turns would leave one worker idle
+        // whenever the other's encode ran long); `collect` publishes results in `seq` order
+        // through the reorder map, so the stream never goes backwards.
+        let Some(w) = self.workers.busy[..self.n_workers].iter().position(|b| !b) else {
             return Ok(());
-        }
+        };
         let p = self.pending.take().expect("checked");
         let mem = self.dev.memory(p.d.index).expect("index checked");
         let job = Job {
