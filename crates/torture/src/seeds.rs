@@ -243,7 +243,9 @@ fn core_sessions() -> Vec<Vec<Op>> {
     ];
     let create = vec![
         Op::SFmt(0, true, 0),
-        Op::CreateBufs(0, true, 2, 0),
+        Op::Reqbufs(0, true, 2),
+        Op::Mmap(0, 0),
+        Op::Mmap(0, 1),
         Op::StreamOn(0, true),
         Op::CreateBufs(1, false, 2, 40000),
         Op::Mmap(1, 0),
@@ -253,6 +255,7 @@ fn core_sessions() -> Vec<Vec<Op>> {
         Op::Dqbuf(1, false),
         Op::MmapRaw(1, 0, 4096, false, true),
         Op::Munmap(0),
+        Op::CreateBufs(0, true, 2, 0),
     ];
     let events = vec![
         Op::Subscribe(1, 0),
