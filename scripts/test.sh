@@ -47,26 +47,24 @@ target/debug/loopcam bench --quick 2>/dev/null | tee target/bench-quick.txt || {
 # and every application check.
 passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' target/test-output.txt | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' target/test-output.txt | awk '{s+=$6} END {print s+0}')
-for f in target/app-tests.txt target/app-tests-nobody.txt; do
-  [ -f "$f" ] || continue
-  line=$(grep -E '^app tests: [0-9]+ passed, [0-9]+ failed' "$f" | tail -n 1 || true)
+# add_summary LABEL FILE [optional]: adds the last "LABEL: N passed, N failed" line of FILE; a
+# missing line is a failure (an optional FILE that does not exist is skipped).
+add_summary() {
+  local label=$1 f=$2 line
+  if [ "${3:-}" = optional ] && [ ! -f "$f" ]; then return; fi
+  line=$(grep -E "^$label: [0-9]+ passed, [0-9]+ failed" "$f" 2>/dev/null | tail -n 1 || true)
   if [ -z "$line" ]; then
     failed=$((failed + 1))
-  else
-    passed=$((passed + $(echo "$line" | awk '{print $3}')))
-    failed=$((failed + $(echo "$line" | awk '{print $5}')))
+    return
   fi
-done
-# "reliability: N passed, N failed" and "fuzz: N passed, N failed"; a missing line is a failure.
-for pair in reliability:target/reliability.txt fuzz:target/fuzz.txt; do
-  line=$(grep -E "^${pair%%:*}: [0-9]+ passed, [0-9]+ failed" "${pair#*:}" 2>/dev/null | tail -n 1 || true)
-  if [ -z "$line" ]; then
-    failed=$((failed + 1))
-  else
-    passed=$((passed + $(echo "$line" | awk '{print $2}')))
-    failed=$((failed + $(echo "$line" | awk '{print $4}')))
-  fi
-done
+  line=${line#"$label: "}
+  passed=$((passed + $(echo "$line" | awk '{print $1}')))
+  failed=$((failed + $(echo "$line" | awk '{print $3}')))
+}
+add_summary "app tests" target/app-tests.txt optional
+add_summary "app tests" target/app-tests-nobody.txt optional
+add_summary reliability target/reliability.txt
+add_summary fuzz target/fuzz.txt
 echo
 echo "tests: ${passed} passed, ${failed} failed"
 [ "$failed" -eq 0 ] && [ "$status" -eq 0 ]

@@ -27,6 +27,7 @@ impl Device {
                 self.pool.release(old.block);
             }
         }
+        let frame_block_size = self.pool.size(frame.block).unwrap_or(0);
         let mut woken: Vec<OpenerId> = Vec::new();
         for (id, op) in self.openers.iter_mut() {
             let Some(q) = op.queue.as_mut() else {
@@ -51,11 +52,7 @@ impl Device {
             // pages past the block's end would be SIGBUS. It gets memory of its own with the
             // frame copied in; without memory (ENOMEM) it misses this frame like a consumer
             // without a queued buffer (H24). Found by the core_ops fuzz target.
-            let fits = buf.exported
-                || self
-                    .pool
-                    .size(frame.block)
-                    .is_some_and(|s| s >= page_align(buf.length.into()));
+            let fits = buf.exported || frame_block_size >= page_align(buf.length.into());
             let own = if fits {
                 None
             } else {
