@@ -196,6 +196,16 @@ impl VirtualFd {
 
     /// Waits until the signal fd shows one of `events`. EINTR is returned to the caller
     /// (H21, K4); a hang-up means the daemon or the device is gone (ENODEV).
+    /// A blocking call found nothing yet: waits for `events`, or, in `external_wait` mode,
+    /// records them and returns EAGAIN for the caller (the preload) to wait outside its locks.
+    fn block_on(&mut self, events: PollFlags) -> Result<(), Errno> {
+        if self.external_wait {
+            self.blocked_on = Some(events);
+            return Err(Errno::AGAIN);
+        }
+        self.wait(events)
+    }
+
     fn wait(&self, events: PollFlags) -> Result<(), Errno> {
         let mut p = [PollFd::new(&self.signal, events)];
         poll(&mut p, None)?;
@@ -323,11 +333,7 @@ impl VirtualFd {
             };
             if let Some(events) = blocking_retry {
                 if !self.nonblocking() {
-                    if self.external_wait {
-                        self.blocked_on = Some(events);
-                        return Err(Errno::AGAIN);
-                    }
-                    self.wait(events)?;
+                    self.block_on(events)?;
                     continue;
                 }
                 // M3: a non-blocking DQEVENT with nothing pending is ENOENT, DQBUF is EAGAIN.
@@ -607,11 +613,7 @@ impl VirtualFd {
                 Response::Error { errno, .. }
                     if errno == Errno::AGAIN.raw_os_error() && !self.nonblocking() =>
                 {
-                    if self.external_wait {
-                        self.blocked_on = Some(PollFlags::IN);
-                        return Err(Errno::AGAIN);
-                    }
-                    self.wait(PollFlags::IN)?;
+                    self.block_on(PollFlags::IN)?;
                 }
                 Response::Error { errno, .. } => return Err(Errno::from_raw_os_error(errno)),
                 _ => return Err(Errno::IO),
@@ -624,11 +626,20 @@ impl VirtualFd {
         if buf.is_empty() {
             return Ok(0);
         }
-        let (resp, fd) = self.call(&Request::PrepareWrite)?;
-        let r = match resp {
-            Response::Block(r) => r,
-            Response::Error { errno, .. } => return Err(Errno::from_raw_os_error(errno)),
-            _ => return Err(Errno::IO),
+        let (r, fd) = loop {
+            let (resp, fd) = self.call(&Request::PrepareWrite)?;
+            match resp {
+                Response::Block(r) => break (r, fd),
+                // No memory for the frame until a consumer returns one (core's EAGAIN): a
+                // blocking write() waits for POLLOUT like a real device's full queue.
+                Response::Error { errno, .. }
+                    if errno == Errno::AGAIN.raw_os_error() && !self.nonblocking() =>
+                {
+                    self.block_on(PollFlags::OUT)?;
+                }
+                Response::Error { errno, .. } => return Err(Errno::from_raw_os_error(errno)),
+                _ => return Err(Errno::IO),
+            }
         };
         let view = self.cache.get(r, fd, true)?;
         let n = buf.len().min(view.len());

@@ -107,6 +107,21 @@ impl Pool {
         Ok(id)
     }
 
+    /// Whether [`Pool::get`] of `size` bytes would succeed if `also_free` (a block about to
+    /// lose its last reference) were released first. Pure: poll readiness is computed from it.
+    pub fn can_get(&self, size: u64, also_free: Option<BlockId>) -> bool {
+        let size = page_align(size.max(1));
+        let also = also_free.and_then(|id| self.blocks.get(&id));
+        if also.is_some_and(|b| b.size == size)
+            || self.free.iter().any(|b| self.blocks[b].size == size)
+        {
+            return true;
+        }
+        let cached: u64 = self.free.iter().map(|b| self.blocks[b].size).sum();
+        let held = self.bytes - cached - also.map_or(0, |b| b.size);
+        held + size <= self.limit.min(self.ceiling)
+    }
+
     /// Adds a reference.
     pub fn retain(&mut self, id: BlockId) {
         if let Some(b) = self.blocks.get_mut(&id) {
@@ -236,6 +251,35 @@ mod tests {
         p.release(b);
         p.set_ceiling(u64::MAX);
         assert!(p.get(8192).is_ok());
+    }
+
+    /// `can_get` (what poll readiness uses) predicts `get`, with and without a block about to
+    /// be released, across sizes, cached blocks and ceilings.
+    #[test]
+    fn can_get_predicts_get() {
+        for ceiling in [3 * 4096, 4 * 4096, 5 * 4096, u64::MAX] {
+            for want in [4096, 8192, 12288] {
+                for also in [false, true] {
+                    let mut p = Pool::new(5 * 4096);
+                    let a = p.get(4096).unwrap();
+                    let b = p.get(8192).unwrap();
+                    let c = p.get(4096).unwrap();
+                    p.release(c); // cached
+                    p.set_ceiling(ceiling);
+                    let predicted = p.can_get(want, also.then_some(b));
+                    let mut q = p.clone();
+                    if also {
+                        q.release(b);
+                    }
+                    assert_eq!(
+                        predicted,
+                        q.get(want).is_ok(),
+                        "ceiling {ceiling} want {want} also {also}"
+                    );
+                    let _ = a;
+                }
+            }
+        }
     }
 
     #[test]

@@ -122,6 +122,8 @@ pub struct Server {
     log_clients: Throttle,
     log_memory: Throttle,
     log_openers: Throttle,
+    /// Frame memory of all devices at the end of the last loop turn (see `rebalance_memory`).
+    memory_total: u64,
 }
 
 impl Server {
@@ -157,6 +159,7 @@ impl Server {
             per_uid: HashMap::new(),
             log_clients: Throttle::default(),
             log_memory: Throttle::default(),
+            memory_total: 0,
             log_openers: Throttle::default(),
         })
     }
@@ -210,17 +213,21 @@ impl Server {
         }
     }
 
+    /// Frame memory held by every device together (what `max_memory` caps).
+    fn memory_of_all_devices(&self) -> u64 {
+        self.registry
+            .devices
+            .values()
+            .map(|d| d.dev.memory_bytes())
+            .sum()
+    }
+
     /// The log line for a request that failed with ENOMEM on device `n` (throttled).
     fn log_enomem(&mut self, n: u32, peer: &Peer) {
         let Some(suppressed) = self.log_memory.allow(now_ns()) else {
             return;
         };
-        let total: u64 = self
-            .registry
-            .devices
-            .values()
-            .map(|d| d.dev.memory_bytes())
-            .sum();
+        let total = self.memory_of_all_devices();
         let Some(d) = self.registry.devices.get(&n) else {
             return;
         };
@@ -285,6 +292,24 @@ impl Server {
                 }
             }
             self.run_timers();
+            self.rebalance_memory();
+        }
+    }
+
+    /// Memory one device gave back raises every other device's ceiling under `max_memory`:
+    /// a producer there waiting for memory (DQBUF/write() EAGAIN, no POLLOUT) must hear of it,
+    /// so every device gets its new ceiling and its changed readiness pushed.
+    fn rebalance_memory(&mut self) {
+        let total = self.memory_of_all_devices();
+        let shrank = total < self.memory_total;
+        self.memory_total = total;
+        if !shrank {
+            return;
+        }
+        let devices: Vec<u32> = self.registry.devices.keys().copied().collect();
+        for n in devices {
+            self.apply_memory_ceiling(n);
+            self.update_signals(n, None);
         }
     }
 

@@ -468,9 +468,59 @@ impl Device {
             }
             buf.length
         };
-        let block = self.pool.get(size.into())?;
+        let block = match self.pool.get(size.into()) {
+            Err(Errno::ENOMEM) if self.reclaim_last() => self.pool.get(size.into())?,
+            r => r?,
+        };
         self.queue_mut(id, Dir::Output)?.bufs[index as usize].block = Some(block);
         Ok(block)
+    }
+
+    /// The last frame's block when nothing but the device's copy of the last frame refers to
+    /// it: memory a producer short of memory may take back (the last frame only serves
+    /// sustain_framerate repeats, which the producer's next frame makes unnecessary).
+    fn reclaimable_last(&self) -> Option<BlockId> {
+        self.last
+            .map(|f| f.block)
+            .filter(|b| self.pool.refs(*b) == 1)
+    }
+
+    fn reclaim_last(&mut self) -> bool {
+        let Some(block) = self.reclaimable_last() else {
+            return false;
+        };
+        self.last = None;
+        self.pool.release(block);
+        true
+    }
+
+    /// The output buffer whose memory the next DQBUF (streaming) or write() (file I/O) of
+    /// producer `id` needs, when it has none yet: DQBUF hands the producer fresh memory (the
+    /// published block belongs to the consumers, DESIGN §3.3).
+    pub(crate) fn output_needs_block(&self, id: OpenerId) -> Option<u32> {
+        let q = self.openers.get(&id)?.queue.as_ref()?;
+        if q.dir != Dir::Output || !q.streaming {
+            return None;
+        }
+        let index = match q.io {
+            Io::File => 0,
+            _ if q.memory == Memory::Mmap => *q.done.front()?,
+            _ => return None,
+        };
+        let buf = q.bufs.get(index as usize)?;
+        buf.block.is_none().then_some(index)
+    }
+
+    /// DESIGN §3.7 with a memory limit: the producer's next DQBUF/write() can get the memory
+    /// it needs (else it waits, like a producer whose consumers hold every buffer, until a
+    /// consumer returns a frame: [`Device::take_wakeups`] wakes it then).
+    pub(crate) fn output_memory_ready(&self, id: OpenerId) -> bool {
+        let Some(index) = self.output_needs_block(id) else {
+            return true;
+        };
+        let q = self.openers[&id].queue.as_ref().expect("output queue");
+        let size = u64::from(q.bufs[index as usize].length);
+        self.pool.can_get(size, self.reclaimable_last())
     }
 
     /// The block behind an output buffer, allocated if needed: where a USERPTR/DMABUF client
@@ -506,7 +556,17 @@ impl Device {
             // The published block belongs to the consumers now; the producer gets fresh memory
             // to fill (no tearing, DESIGN §3.3). Allocate before popping so ENOMEM leaves the
             // queue untouched.
-            block = Some(self.ensure_output_block(id, index)?);
+            // Out of memory (consumers hold it all, within the limit): EAGAIN, so a blocking
+            // DQBUF waits for a consumer to return a frame and poll shows no POLLOUT (DESIGN
+            // §3.7); ENOMEM would end ffmpeg or GStreamer for a transient shortage. Found by the
+            // core_ops fuzz target (POLLOUT set while DQBUF failed).
+            block = Some(self.ensure_output_block(id, index).map_err(|e| {
+                if e == Errno::ENOMEM {
+                    Errno::EAGAIN
+                } else {
+                    e
+                }
+            })?);
         }
         // L1: emptying the done list ends POLLIN/POLLOUT; the host must re-poll this opener
         // (a level-triggered poller would otherwise spin on a stale readiness).

@@ -137,7 +137,9 @@ impl Device {
     /// STREAMON → write(), DESIGN §3.6).
     pub fn prepare_write(&mut self, id: OpenerId, now: Nanos) -> VResult<BlockId> {
         self.start_fileio(id, Dir::Output, now)?;
+        // Out of memory: EAGAIN, a blocking write() waits for POLLOUT (see `dqbuf`).
         self.ensure_output_block(id, 0)
+            .map_err(|e| if e == Errno::ENOMEM { Errno::EAGAIN } else { e })
     }
 
     /// write(2), second half: publishes the `len` bytes written into the prepared block as one

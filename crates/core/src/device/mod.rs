@@ -152,6 +152,8 @@ pub struct Device {
     /// Streaming consumer count last reported through the usage event.
     reported_readers: usize,
     wake: BTreeSet<OpenerId>,
+    /// The readiness each opener had at the last [`Device::take_wakeups`].
+    shown: BTreeMap<OpenerId, u32>,
 }
 
 impl Device {
@@ -190,6 +192,7 @@ impl Device {
             timeout_image: None,
             reported_readers: 0,
             wake: BTreeSet::new(),
+            shown: BTreeMap::new(),
         })
     }
 
@@ -264,6 +267,7 @@ impl Device {
         }
         self.openers.remove(&id);
         self.wake.remove(&id);
+        self.shown.remove(&id);
         self.update_reader_count(now);
         if self.openers.is_empty() {
             // DESIGN §3.10 (memory proportional to use): nobody uses the device, so the blocks
@@ -704,6 +708,18 @@ impl Device {
     /// Openers whose readiness (poll) may have changed since the last call. The host
     /// re-evaluates [`Device::poll`] for each and wakes blocked callers.
     pub fn take_wakeups(&mut self) -> Vec<OpenerId> {
+        // L1 by construction: besides the explicit wake-ups (a new frame is an edge even when
+        // POLLIN already shows), every opener whose readiness differs from what the host was
+        // last told is woken. Readiness depends on state other openers change (the producer's
+        // claim and stream, memory a consumer returns, B7's exclusive caps), and a change
+        // nobody reports is a lost wake-up (found by the world check in `testing::ops`).
+        let ids: Vec<OpenerId> = self.openers.keys().copied().collect();
+        for id in ids {
+            let now = self.signal_readiness(id);
+            if self.shown.insert(id, now) != Some(now) {
+                self.wake.insert(id);
+            }
+        }
         std::mem::take(&mut self.wake).into_iter().collect()
     }
 

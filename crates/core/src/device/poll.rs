@@ -48,7 +48,8 @@ impl Device {
             };
             let started = match dir {
                 Some(Dir::Capture) => self.read_start(id, now),
-                Some(Dir::Output) => self.prepare_write(id, now).is_ok(),
+                // Only the stream starts here; whether write() finds memory is readiness.
+                Some(Dir::Output) => self.start_fileio(id, Dir::Output, now).is_ok(),
                 None => false,
             };
             if !started {
@@ -115,8 +116,9 @@ impl Device {
         }
         if q.io == Io::File {
             return match q.dir {
-                // write() never waits: each call publishes into fresh memory.
-                Dir::Output => bits,
+                // write() publishes into fresh memory: it waits only for that memory.
+                Dir::Output if self.output_memory_ready(id) => bits,
+                Dir::Output => 0,
                 Dir::Capture => {
                     let partial = op.read_cursor.is_some_and(|(i, c)| {
                         let b = &q.bufs[i as usize];
@@ -133,7 +135,7 @@ impl Device {
         if q.dir == Dir::Capture && q.waiting_for_buffers {
             return POLLERR; // L5
         }
-        if q.done.is_empty() {
+        if q.done.is_empty() || !self.output_memory_ready(id) {
             0 // L6, L7
         } else {
             bits

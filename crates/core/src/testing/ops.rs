@@ -359,6 +359,13 @@ pub struct World {
     pub maps: Vec<(OpenerId, u64)>,
     /// A violation seen while applying an operation, reported by the next [`World::check`].
     pub fault: Option<String>,
+    /// What the host last showed on each opener's pollable fd ([`Device::signal_readiness`]).
+    ///
+    /// [`Device::signal_readiness`]: crate::Device::signal_readiness
+    shown: HashMap<OpenerId, u32>,
+    /// The opener whose call the last operation was (the host refreshes its readiness with
+    /// the reply; everyone else learns of a change only through a wake-up).
+    actor: Option<OpenerId>,
 }
 
 fn pick(openers: &[OpenerId], k: usize) -> Option<OpenerId> {
@@ -375,6 +382,8 @@ impl World {
             held: HashMap::new(),
             maps: vec![],
             fault: None,
+            shown: HashMap::new(),
+            actor: None,
         };
         // Bounded like a daemon with --max-memory: a fuzzed S_FMT + REQBUFS cannot make the
         // fake host allocate gigabytes; beyond it the model answers ENOMEM.
@@ -433,10 +442,14 @@ impl World {
 
     /// Applies one operation; refusals by the model are part of the game, not failures.
     pub fn apply(&mut self, op: &Op) {
+        self.actor = None;
         let id = match op.opener() {
             None => 0,
             Some(k) => match pick(&self.openers, k) {
-                Some(id) => id,
+                Some(id) => {
+                    self.actor = Some(id);
+                    id
+                }
                 None => return, // an operation on an opener while nobody is open
             },
         };
@@ -682,6 +695,20 @@ impl World {
         }
         let h = &mut self.h;
         h.dev.check_invariants()?;
+        // L1, DESIGN §3.7: no lost wake-up. The daemon re-reads the readiness only of the
+        // openers core wakes (and of the caller); any other change would never reach a poller.
+        let woken = h.dev.take_wakeups();
+        for &id in &self.openers {
+            let now = h.dev.signal_readiness(id);
+            let before = self.shown.insert(id, now);
+            if before.is_some_and(|b| b != now) && self.actor != Some(id) && !woken.contains(&id) {
+                return Err(format!(
+                    "opener {id} readiness {:#x} -> {now:#x} without a wake-up",
+                    before.unwrap_or(0)
+                ));
+            }
+        }
+        self.shown.retain(|id, _| self.openers.contains(id));
         // A held frame never changes (no tearing).
         for ((id, index), data) in &self.held {
             let now = h.view(*id, *index, data.len()).unwrap_or_default();
