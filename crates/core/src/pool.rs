@@ -122,6 +122,17 @@ impl Pool {
         held + size <= self.limit.min(self.ceiling)
     }
 
+    /// Takes `id` back out of the reuse cache with one reference, if it is still there (an
+    /// unreferenced block nobody was given since). False if it is referenced or gone.
+    pub fn revive(&mut self, id: BlockId) -> bool {
+        let Some(pos) = self.free.iter().position(|b| *b == id) else {
+            return false;
+        };
+        self.free.swap_remove(pos);
+        self.blocks.get_mut(&id).expect("cached block exists").refs = 1;
+        true
+    }
+
     /// Adds a reference.
     pub fn retain(&mut self, id: BlockId) {
         if let Some(b) = self.blocks.get_mut(&id) {
@@ -280,6 +291,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn revive_takes_only_cached_blocks() {
+        let mut p = Pool::new(1 << 20);
+        let a = p.get(4096).unwrap();
+        assert!(!p.revive(a), "referenced");
+        p.release(a);
+        assert!(p.revive(a));
+        assert_eq!(p.refs(a), 1);
+        assert!(!p.revive(a), "not cached any more");
+        p.release(a);
+        let b = p.get(4096).unwrap();
+        assert_eq!(b, a, "recycled to someone else");
+        assert!(!p.revive(a));
     }
 
     #[test]

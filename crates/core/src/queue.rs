@@ -147,6 +147,9 @@ pub struct Buffer {
     pub error: bool,
     /// Number of live mmaps (F16 MAPPED).
     pub maps: u32,
+    /// Output: the block its last hand-off published (no reference of its own). If nothing
+    /// but the device's last frame refers to it at DQBUF, the buffer keeps it (`Device::dqbuf`).
+    pub published: Option<BlockId>,
     /// EXPBUF was called: `block` is pinned to this buffer (an fd refers to it), frames are
     /// copied into it (capture) or out of it (output) instead of swapping memory.
     pub exported: bool,
@@ -170,6 +173,7 @@ impl Buffer {
             user_length: 0,
             error: false,
             maps: 0,
+            published: None,
             exported: false,
         }
     }

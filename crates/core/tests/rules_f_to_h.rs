@@ -2465,3 +2465,50 @@ fn h27_recoverable_error_is_the_error_flag_not_eio() {
     assert!(seen.contains(&errored));
     h.dev.check_invariants().unwrap();
 }
+
+/// DESIGN §3.3/§3.4: after DQBUF a producer writes into memory no consumer holds. A frame
+/// nobody took stays with the producer's buffer (no fresh block, nothing to remap); a frame a
+/// consumer holds, or the last frame that sustain_framerate repeats, never does.
+#[test]
+fn h_output_dqbuf_keeps_memory_only_when_nobody_else_refers_to_it() {
+    let dqbuf_block = |h: &mut Harness, p: OpenerId| {
+        let mut b = v4l2_buffer {
+            type_: V4L2_BUF_TYPE_VIDEO_OUTPUT,
+            memory: V4L2_MEMORY_MMAP,
+            ..Default::default()
+        };
+        match h.ioctl(p, VIDIOC_DQBUF, &mut b) {
+            Ok(Outcome::Dqbuf(d)) => d.block,
+            r => panic!("DQBUF: {r:?}"),
+        }
+    };
+    // No consumer: the producer keeps its block, memory stays at its two buffers.
+    let mut h = Harness::default_device();
+    let p = h.producer(W, HT, V4L2_PIX_FMT_YUYV, 2);
+    let before = h.mapped[&(p, 0)];
+    let mem = h.dev.memory_bytes();
+    for n in 0..4 {
+        h.produce(p, 0, n).unwrap();
+        assert_eq!(dqbuf_block(&mut h, p), None, "nothing to remap");
+        assert_eq!(h.mapped[&(p, 0)], before);
+        assert_eq!(h.dev.memory_bytes(), mem);
+    }
+    // A consumer holds the frame: the producer gets other memory; the held frame stays.
+    let c = h.consumer(2);
+    h.produce(p, 0, 10).unwrap();
+    let fresh = dqbuf_block(&mut h, p).expect("fresh memory");
+    assert_ne!(fresh, before);
+    let held = h.dqbuf(c, Dir::Capture).unwrap();
+    assert_eq!(h.mapped[&(c, held.index)], before);
+    h.fill(p, 0, &counter_pattern(11, 16));
+    let v = h.view(c, held.index, held.bytesused as usize).unwrap();
+    assert_eq!(check_counter(&v), Some(10), "no tearing");
+    // sustain_framerate repeats the last frame: the producer never writes into it.
+    let mut h = Harness::new(DeviceConfig {
+        sustain_framerate: true,
+        ..DeviceConfig::default()
+    });
+    let p = h.producer(W, HT, V4L2_PIX_FMT_YUYV, 2);
+    h.produce(p, 0, 1).unwrap();
+    assert!(dqbuf_block(&mut h, p).is_some(), "sustain: fresh memory");
+}
