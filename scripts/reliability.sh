@@ -245,11 +245,15 @@ EOF
     case $rc in
       132|134|135|136|139) bad+=("${names[$i]} crashed (exit $rc)") ;;
       *)
-        # Each application must have been told: ENODEV or EIO (gst reports EIO as -5).
+        # Each application must have been told: ENODEV or EIO from an ioctl (gst reports the
+        # failed DQBUF as flow error -5), or POLLERR from poll(): the kernel's v4l2_poll()
+        # returns EPOLLERR|EPOLLHUP|EPOLLPRI for an unregistered device, and the signal socket
+        # shows POLLERR (ECONNRESET) when the daemon dies with POLLOUT cleared; gst reports it
+        # as "poll error 1" (with a stale errno, a gst quirk).
         local e
-        e=$(grep -Eo 'No such device|Input/output error|ENODEV|EIO|error \(-5\)' "$DIR/${logs[$i]}" | head -n 1)
+        e=$(grep -Eo 'No such device|Input/output error|ENODEV|EIO|error \(-5\)|poll error 1' "$DIR/${logs[$i]}" | head -n 1)
         if [ -z "$e" ]; then
-          bad+=("${names[$i]} exit $rc without reporting ENODEV/EIO: $(tail -n 2 "$DIR/${logs[$i]}" | tr '\n' ' ')")
+          bad+=("${names[$i]} exit $rc without reporting ENODEV/EIO: $( { grep -iE 'error|fail' "$DIR/${logs[$i]}" || tail -n 3 "$DIR/${logs[$i]}"; } | head -n 6 | tr '\n' ' ')")
         else
           figures+=("${names[$i]} exit $rc in <=${ms} ms ($e)")
         fi

@@ -15,7 +15,9 @@
 //! * POLLERR (L4/L5: not streaming) cannot be raised on a socket from outside; it is shown as
 //!   POLLIN|POLLOUT, which is what select() reports for POLLERR anyway, and the DQBUF that
 //!   follows fails with EINVAL as it should.
-//! * POLLHUP: the daemon goes away or the device is deleted: `peer` closes (B13).
+//! * POLLHUP: the daemon goes away or the device is deleted: `peer` closes (B13). If bytes
+//!   were queued towards `peer` (POLLOUT cleared), the kernel also reports POLLERR
+//!   (ECONNRESET), like v4l2_poll() for an unregistered device (EPOLLERR|EPOLLHUP|EPOLLPRI).
 //!
 //! Nothing here blocks: every socket call uses MSG_DONTWAIT.
 
