@@ -269,9 +269,12 @@ impl Harness {
             true,
         )?;
         self.sync();
-        if let Some(block) = m.block {
-            self.mapped.insert((id, index), block);
-        }
+        // A queued capture buffer has no block: the new mapping shows none (the client maps
+        // a placeholder), whatever an earlier mapping of the buffer showed.
+        match m.block {
+            Some(block) => self.mapped.insert((id, index), block),
+            None => self.mapped.remove(&(id, index)),
+        };
         Ok(m)
     }
 

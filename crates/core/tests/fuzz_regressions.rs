@@ -176,3 +176,36 @@ fn claiming_the_output_wakes_the_other_openers() {
     assert!(h.dev.take_wakeups().contains(&idle));
     let _ = p;
 }
+
+/// A false alarm of the world's own bookkeeping (core_ops, 2026-12-04): mapping a queued
+/// capture buffer (no block: the client maps a placeholder) was checked against the block an
+/// earlier DQBUF had shown in that buffer, long since freed. The harness now forgets a
+/// buffer's block when a new mapping shows none.
+#[test]
+fn mapping_a_queued_capture_buffer_is_not_checked_against_a_freed_frame() {
+    replay(
+        World::fuzz_config(0), // 2 buffers
+        &[
+            Op::SFmt(0, true, 1),
+            Op::Reqbufs(0, true, 2),
+            Op::Mmap(0, 0),
+            Op::Mmap(0, 1),
+            Op::StreamOn(0, true),
+            Op::Reqbufs(1, false, 3),
+            Op::Mmap(1, 0),
+            Op::Mmap(1, 1),
+            Op::Qbuf(1, false, 0),
+            Op::Qbuf(1, false, 1),
+            Op::StreamOn(1, false),
+            Op::Produce(0, 0),
+            Op::Produce(0, 1),
+            Op::Dqbuf(1, false), // the consumer's buffer 0 shows frame 0's block
+            Op::Dqbuf(0, true),
+            Op::Qbuf(1, false, 0), // given back: the buffer has no block any more
+            Op::Produce(0, 2),
+            Op::Close(0),         // the producer goes
+            Op::SFmt(2, true, 0), // another opener changes the format: cached blocks freed
+            Op::Mmap(0, 0),       // the consumer maps its queued buffer 0 again
+        ],
+    );
+}
