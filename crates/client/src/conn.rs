@@ -5,12 +5,14 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use loopcam_proto::{
-    recv, recv_interruptible, send, ProtoError, Request, Response, PROTOCOL_VERSION,
+    recv, recv_interruptible, send, ProtoError, Received, Request, Response, PROTOCOL_VERSION,
 };
 use rustix::net::{
     connect, socket_with, AddressFamily, RecvFlags, SocketAddrUnix, SocketFlags, SocketType,
 };
 
+use crate::cadence::{monotonic_ns, Arrival, SpinWindow};
+use crate::signals::{self, Blocked};
 use crate::Error;
 
 /// A connection to the daemon.
@@ -187,41 +189,103 @@ impl Connection {
     /// blocking V4L2 call. The answer is then EINTR, or the buffer if the DQBUF completed before
     /// the cancel reached the daemon — a completed call is never thrown away.
     ///
+    /// With a `window` (see [`crate::cadence`]) the wait sleeps until `window.from`, then polls
+    /// the socket without blocking until `window.until`, then sleeps until the answer; the
+    /// returned [`Arrival`] says which of these took it.
+    ///
     /// The fork lock is held while parked: a process sharing this connection after fork()
     /// waits for the DQBUF to be answered (the preload never parks, see `VirtualFd`).
-    pub fn call_parked(&mut self, req: &Request) -> Result<(Response, Option<OwnedFd>), Error> {
+    pub fn call_parked(
+        &mut self,
+        req: &Request,
+        window: Option<SpinWindow>,
+    ) -> Result<(Response, Option<OwnedFd>, Arrival), Error> {
         let me = self.lock.lock();
-        let r = self.parked_exchange(req);
+        let r = self.parked_exchange(req, window);
         self.lock.unlock(me);
         r
     }
 
-    fn parked_exchange(&mut self, req: &Request) -> Result<(Response, Option<OwnedFd>), Error> {
+    fn parked_exchange(
+        &mut self,
+        req: &Request,
+        window: Option<SpinWindow>,
+    ) -> Result<(Response, Option<OwnedFd>, Arrival), Error> {
         send(&self.sock, req, &[]).map_err(proto_err)?;
-        let msg = loop {
-            match recv_interruptible(&self.sock, RecvFlags::empty()) {
-                Ok(Some(m)) => break m,
-                Ok(None) => continue,
+        let (mut msg, mut arrival) = (None, Arrival::Unplanned);
+        if let Some(w) = window {
+            match self.watch(w) {
+                Ok((m, a)) => (msg, arrival) = (m, a),
                 Err(ProtoError::Io(e)) if e.raw_os_error() == Some(libc_eintr()) => {
-                    // The parked answer comes first, then Cancel's own `Ok`.
-                    let (answer, fd) =
-                        self.exchange(&Request::Cancel, &[])
-                            .and_then(|(first, fd)| {
-                                let (ok, _) = self.recv_answer()?;
-                                match ok {
-                                    Response::Ok => Ok((first, fd)),
-                                    other => Err(Error::Protocol(format!(
-                                        "unexpected answer to Cancel: {other:?}"
-                                    ))),
-                                }
-                            })?;
-                    return Ok((answer, fd));
+                    return self.cancel_parked();
                 }
                 Err(e) => return Err(proto_err(e)),
             }
+        }
+        let msg = match msg {
+            Some(m) => m,
+            None => loop {
+                match recv_interruptible(&self.sock, RecvFlags::empty()) {
+                    Ok(Some(m)) => break m,
+                    Ok(None) => continue,
+                    Err(ProtoError::Io(e)) if e.raw_os_error() == Some(libc_eintr()) => {
+                        return self.cancel_parked();
+                    }
+                    Err(e) => return Err(proto_err(e)),
+                }
+            },
         };
         let resp: Response = msg.decode().map_err(proto_err)?;
-        Ok((resp, msg.fds.into_iter().next()))
+        Ok((resp, msg.fds.into_iter().next(), arrival))
+    }
+
+    /// The window of a parked wait: sleep until `w.from` (cut short if the answer comes: it is
+    /// then waiting, `(None, Early)`), then poll until `w.until` (`(Some(answer), Hit)`, or
+    /// `(None, Late)` when the window passed without it). Signals are let in only inside
+    /// `ppoll()`, so each one interrupts a call and none slips between two polls; an
+    /// interruption is EINTR unless every handler has SA_RESTART (then the wait goes on, as the
+    /// kernel restarts a blocking call), see [`crate::signals`].
+    fn watch(&mut self, w: SpinWindow) -> Result<(Option<Received>, Arrival), ProtoError> {
+        let blocked = Blocked::new()?;
+        loop {
+            let now = monotonic_ns();
+            if now >= w.until {
+                return Ok((None, Arrival::Late));
+            }
+            let sleeping = now < w.from;
+            let timeout = if sleeping { w.from - now } else { 0 };
+            match blocked.ppoll(self.sock.as_fd(), timeout) {
+                Ok(true) if sleeping => return Ok((None, Arrival::Early)),
+                Ok(true) => {
+                    return Ok(match recv_interruptible(&self.sock, RecvFlags::DONTWAIT)? {
+                        Some(m) => (Some(m), Arrival::Hit),
+                        None => (None, Arrival::Late),
+                    });
+                }
+                // Polling: let a task waiting for this CPU (the daemon, the producer) run.
+                Ok(false) if !sleeping => std::thread::yield_now(),
+                Ok(false) => {}
+                Err(rustix::io::Errno::INTR) if signals::handlers_restart() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// A signal interrupted a parked wait: cancel it. The parked answer comes first, then
+    /// Cancel's own `Ok`.
+    fn cancel_parked(&mut self) -> Result<(Response, Option<OwnedFd>, Arrival), Error> {
+        let (answer, fd) = self
+            .exchange(&Request::Cancel, &[])
+            .and_then(|(first, fd)| {
+                let (ok, _) = self.recv_answer()?;
+                match ok {
+                    Response::Ok => Ok((first, fd)),
+                    other => Err(Error::Protocol(format!(
+                        "unexpected answer to Cancel: {other:?}"
+                    ))),
+                }
+            })?;
+        Ok((answer, fd, Arrival::Unplanned))
     }
 
     fn recv_answer(&mut self) -> Result<(Response, Option<OwnedFd>), Error> {

@@ -10,9 +10,11 @@
 //! * [`Manager`]: device management (`loopcam add/delete/list/query/set-*`).
 
 mod api;
+pub mod cadence;
 mod conn;
 mod manage;
 pub mod mapping;
+mod signals;
 mod vfd;
 
 pub use api::{Consumer, Frame, FrameMut, Producer, StreamFormat};

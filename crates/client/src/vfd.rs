@@ -18,6 +18,7 @@ use rustix::event::{poll, PollFd, PollFlags};
 use rustix::io::Errno;
 use rustix::mm::ProtFlags;
 
+use crate::cadence::{monotonic_ns, Arrival, Cadence, SpinWindow, WaitStats};
 use crate::conn::Connection;
 use crate::mapping::{self, Backing, Mapping};
 use crate::Error;
@@ -93,6 +94,10 @@ pub struct VirtualFd {
     /// Output buffers staged by PREPARE_BUF: their QBUF uses the prepared data (H18), whatever
     /// pointer it carries.
     prepared: Vec<u32>,
+    /// The capture stream's frame cadence, for the spin-before-sleep of a blocking DQBUF.
+    cadence: Cadence,
+    /// A window given by [`VirtualFd::watch_next`] for the next blocking capture DQBUF.
+    next_window: Option<SpinWindow>,
 }
 
 fn gone(e: Error) -> Errno {
@@ -138,6 +143,8 @@ impl VirtualFd {
                     external_wait: false,
                     blocked_on: None,
                     prepared: Vec::new(),
+                    cadence: Cadence::from_env(),
+                    next_window: None,
                 };
                 v.set_nonblocking(nonblock)
                     .map_err(|e| Error::Io(e.into()))?;
@@ -160,6 +167,18 @@ impl VirtualFd {
     /// `None` means the EAGAIN is the application's (non-blocking fd).
     pub fn take_blocked_on(&mut self) -> Option<PollFlags> {
         self.blocked_on.take()
+    }
+
+    /// How this fd's blocking capture DQBUFs met their predicted frames (see
+    /// [`crate::cadence`]).
+    pub fn wait_stats(&self) -> WaitStats {
+        self.cadence.stats()
+    }
+
+    /// Uses `w` instead of the predicted window for the next blocking capture DQBUF: for a
+    /// caller that knows when its producer publishes, and for tests of the watched wait.
+    pub fn watch_next(&mut self, w: SpinWindow) {
+        self.next_window = Some(w);
     }
 
     /// Number of live application mappings.
@@ -293,6 +312,11 @@ impl VirtualFd {
         // from the producer's QBUF to our return). Not in external-wait mode: there another
         // thread may need this connection while we wait (H22).
         let wait = request == VIDIOC_DQBUF && !self.external_wait && !self.nonblocking();
+        // (An empty `arg` is a NULL pointer: the daemon answers EFAULT.)
+        let capture = request == VIDIOC_DQBUF
+            && arg.len() >= 8
+            && u32::from_le_bytes(arg[4..8].try_into().expect("4 bytes"))
+                == V4L2_BUF_TYPE_VIDEO_CAPTURE;
         loop {
             let req = Request::Ioctl {
                 request,
@@ -300,10 +324,18 @@ impl VirtualFd {
                 extra: extra.clone(),
                 wait,
             };
-            let (resp, fd) = if wait {
-                self.conn.call_parked(&req).map_err(gone)?
+            let (resp, fd, arrival) = if wait {
+                let window = if capture {
+                    self.next_window
+                        .take()
+                        .or_else(|| self.cadence.plan(monotonic_ns()))
+                } else {
+                    None
+                };
+                self.conn.call_parked(&req, window).map_err(gone)?
             } else {
-                self.call(&req)?
+                let (resp, fd) = self.call(&req)?;
+                (resp, fd, Arrival::Unplanned)
             };
             let Response::Ioctl {
                 result,
@@ -362,8 +394,13 @@ impl VirtualFd {
                     self.prepared.retain(|i| *i != b.index);
                 }
                 VIDIOC_DQBUF => {
+                    let b: v4l2_buffer = pod_read_unaligned(arg);
+                    if capture {
+                        let ts = b.timestamp.tv_sec as u64 * 1_000_000_000
+                            + b.timestamp.tv_usec as u64 * 1000;
+                        self.cadence.frame(b.sequence, ts, arrival);
+                    }
                     if let (Some(index), Some(r), Some(fd)) = (dqbuf_index, block, fd) {
-                        let b: v4l2_buffer = pod_read_unaligned(arg);
                         // SAFETY: forwarded caller contract (USERPTR destination).
                         unsafe { self.after_dqbuf(index, &b, r, fd)? };
                     }
@@ -391,7 +428,9 @@ impl VirtualFd {
                     let raw = fd.into_raw_fd();
                     arg[16..20].copy_from_slice(&raw.to_le_bytes());
                 }
+                VIDIOC_STREAMOFF => self.cadence.forget(),
                 VIDIOC_REQBUFS => {
+                    self.cadence.forget();
                     let r: v4l2_requestbuffers = pod_read_unaligned(arg);
                     self.memory = if r.count > 0 { r.memory } else { 0 };
                     self.prepared.clear();

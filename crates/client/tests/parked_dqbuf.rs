@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use loopcam_abi::*;
-use loopcam_client::{Consumer, Manager, Producer};
-use loopcam_proto::DeviceSpec;
+use loopcam_client::cadence::{SpinWindow, WaitStats};
+use loopcam_client::{Consumer, Producer};
 
 extern "C" fn on_usr1(_: libc::c_int) {}
 
@@ -62,16 +62,7 @@ fn publish(p: &mut Producer, n: u8) {
 /// A daemon, a device, a streaming producer and consumer (2 buffers each), SIGUSR1 installed.
 fn setup(name: &str) -> (common::TestDaemon, Producer, Consumer) {
     install_usr1();
-    let d = common::TestDaemon::start(name);
-    let path = Manager::connect()
-        .unwrap()
-        .add(DeviceSpec::default())
-        .unwrap()
-        .nodes[0]
-        .clone();
-    let p = Producer::open(&path, V4L2_PIX_FMT_YUYV, 160, 120, 30, 2).unwrap();
-    let c = Consumer::open(&path, 2).unwrap();
-    (d, p, c)
+    common::stream_pair(name)
 }
 
 #[test]
@@ -154,4 +145,105 @@ fn signals_racing_with_frames_lose_no_frame() {
         "every frame, in order ({eintr} EINTRs on the way)"
     );
     eprintln!("{N} frames, {eintr} calls interrupted");
+}
+
+fn window(from_ms: u64, until_ms: u64) -> SpinWindow {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    let now = t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64;
+    SpinWindow {
+        from: now + from_ms * 1_000_000,
+        until: now + until_ms * 1_000_000,
+    }
+}
+
+/// A blocking DQBUF waiting through a window (loopcam_client::cadence) is still interrupted by
+/// a signal without SA_RESTART, whether it sleeps before the window or polls inside it.
+#[test]
+fn a_signal_interrupts_a_watched_wait_with_eintr_in_both_phases() {
+    let (_d, mut p, c) = setup("watched-eintr");
+    let mut c = Some(c);
+    // (window opens after, window closes after): sleeping, then polling, at the signal.
+    for (from, until) in [(2_000, 2_100), (0, 3_000)] {
+        let tid = Arc::new(AtomicU64::new(0));
+        let mut cc = c.take().unwrap();
+        let t = {
+            let tid = tid.clone();
+            std::thread::spawn(move || {
+                // SAFETY: FFI edge: pthread_self has no preconditions.
+                tid.store(unsafe { libc::pthread_self() } as u64, Ordering::SeqCst);
+                cc.vfd().watch_next(window(from, until));
+                let t0 = Instant::now();
+                let r = dqbuf(&mut cc);
+                (r, t0.elapsed(), cc)
+            })
+        };
+        while tid.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        signal_thread(tid.load(Ordering::SeqCst));
+        let (r, waited, cc) = t.join().unwrap();
+        assert_eq!(
+            r.err(),
+            Some(rustix::io::Errno::INTR),
+            "window {from}..{until} ms"
+        );
+        assert!(
+            waited < Duration::from_millis(1_500),
+            "interrupted promptly"
+        );
+        c = Some(cc);
+    }
+    // In step, buffers still queued.
+    let mut c = c.unwrap();
+    publish(&mut p, 1);
+    assert_eq!(dqbuf(&mut c).unwrap().sequence, 0);
+}
+
+/// The answer is taken whenever it comes: before the window (early), inside it (while
+/// polling) or after it (by the blocking wait), and each is counted as such.
+#[test]
+fn a_watched_wait_takes_the_frame_before_inside_and_after_its_window() {
+    let (_d, mut p, mut c) = setup("watched-arrivals");
+    // Early: the frame is there before the window opens.
+    publish(&mut p, 1);
+    c.vfd().watch_next(window(5_000, 5_100));
+    let t0 = Instant::now();
+    let b = dqbuf(&mut c).unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "not held until the window"
+    );
+    qbuf(&mut c, b.index);
+    assert_eq!(c.vfd().wait_stats().early, 1);
+    // Inside: published while the consumer polls.
+    c.vfd().watch_next(window(0, 5_000));
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        publish(&mut p, 2);
+        p
+    });
+    let b = dqbuf(&mut c).unwrap();
+    assert_eq!(b.sequence, 1);
+    qbuf(&mut c, b.index);
+    let mut p = t.join().unwrap();
+    assert_eq!(c.vfd().wait_stats().hits, 1);
+    // After: the window closes long before the frame.
+    c.vfd().watch_next(window(0, 10));
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        publish(&mut p, 3);
+        p
+    });
+    let b = dqbuf(&mut c).unwrap();
+    assert_eq!(b.sequence, 2);
+    let _p = t.join().unwrap();
+    assert_eq!(
+        c.vfd().wait_stats(),
+        WaitStats {
+            hits: 1,
+            early: 1,
+            late: 1
+        }
+    );
 }

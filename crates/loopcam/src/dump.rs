@@ -224,10 +224,15 @@ pub fn run(a: DumpArgs) -> Result<()> {
             .copied()
             .unwrap_or(0)
     };
+    let cpu = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    let cpu_ms = cpu.tv_sec as f64 * 1e3 + cpu.tv_nsec as f64 / 1e6;
+    // How blocking DQBUFs met their predicted frames (loopcam_client::cadence).
+    let w = v.wait_stats();
     let summary = serde_json::json!({
         "frames": st.frames, "seconds": secs, "fps": st.frames as f64 / secs, "drops": st.drops,
         "latency_p50_us": pct(0.5), "latency_p99_us": pct(0.99), "corrupt": st.corrupt,
         "out_of_order": st.out_of_order, "held_returned": st.held_returned,
+        "cpu_ms": cpu_ms, "wait_hits": w.hits, "wait_early": w.early, "wait_late": w.late,
     });
     if a.json {
         println!("{summary}");

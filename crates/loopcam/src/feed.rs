@@ -161,12 +161,6 @@ pub fn run_until(a: FeedArgs, stop: impl Fn() -> bool) -> Result<()> {
             },
             Source::Pattern(_) => None,
         };
-        // Pace: frame n goes out at start + n × period.
-        let due = start + Duration::from_nanos(period_ns.saturating_mul(n));
-        let now = Instant::now();
-        if due > now {
-            std::thread::sleep(due - now);
-        }
         let mut buf = p.next_buffer()?;
         let data = buf.data();
         let used = match (&source, frame) {
@@ -210,6 +204,14 @@ pub fn run_until(a: FeedArgs, stop: impl Fn() -> bool) -> Result<()> {
             },
             (Source::File(_), None) => unreachable!("file frames are read above"),
         };
+        // Pace: frame n goes out at start + n × period. The frame is rendered before the wait,
+        // so its publication keeps the cadence exactly instead of jittering with the render
+        // time (consumers predict the next frame from it, see loopcam_client::cadence).
+        let due = start + Duration::from_nanos(period_ns.saturating_mul(n));
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
         buf.publish(used as u32)?;
         n += 1;
         if tty && last_report.elapsed() >= Duration::from_secs(1) {

@@ -58,3 +58,25 @@ impl Drop for TestDaemon {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A daemon, a device, a streaming producer and consumer (160x120 YUYV at 30 fps, 2 buffers
+/// each).
+pub fn stream_pair(
+    name: &str,
+) -> (
+    TestDaemon,
+    loopcam_client::Producer,
+    loopcam_client::Consumer,
+) {
+    let d = TestDaemon::start(name);
+    let path = loopcam_client::Manager::connect()
+        .unwrap()
+        .add(loopcam_proto::DeviceSpec::default())
+        .unwrap()
+        .nodes[0]
+        .clone();
+    let p = loopcam_client::Producer::open(&path, loopcam_abi::V4L2_PIX_FMT_YUYV, 160, 120, 30, 2)
+        .unwrap();
+    let c = loopcam_client::Consumer::open(&path, 2).unwrap();
+    (d, p, c)
+}
