@@ -240,7 +240,10 @@ fn paced_producer(
             }
             let mut b = p.next_buffer()?;
             let size = b.data().len();
-            b.data()[0] = n as u8;
+            // The time of the QBUF call, for `dump --stamped` (row 5).
+            let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+            let stamp = t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64;
+            b.data()[..8].copy_from_slice(&stamp.to_le_bytes());
             b.publish(size as u32)?;
             n = n.wrapping_add(1);
         }
@@ -304,15 +307,22 @@ fn dump_children(dev: &str, n: usize, seconds: f64, spin: bool) -> Result<Vec<se
                 "--json",
                 "--buffers",
                 "4",
+                "--stamped",
             ])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
         })
         .collect::<std::io::Result<_>>()?;
     let mut out = Vec::new();
     for k in kids {
         let o = k.wait_with_output()?;
+        if !o.status.success() {
+            bail!(
+                "a dump child failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+        }
         let s = String::from_utf8_lossy(&o.stdout);
         let line = s
             .lines()
@@ -545,6 +555,25 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 note: "daemon hand-off -> consumer DQBUF return, worst reader; reference: socket wake-up floor".into(),
             });
             say(rows.last().unwrap());
+            if readers == 1 && spin {
+                // The same frames timed from the producer's QBUF call (the stamp it wrote into
+                // the frame): adds the producer -> daemon hop.
+                for (name, k) in [
+                    ("5 from the QBUF call: p50, 1 reader", "qbuf_latency_p50_us"),
+                    ("5 from the QBUF call: p99, 1 reader", "qbuf_latency_p99_us"),
+                ] {
+                    rows.push(Row {
+                        name,
+                        value: worst(k),
+                        unit: "us",
+                        reference: Some(if k.contains("p50") { p50 } else { p99 }),
+                        ratio: None,
+                        target: "-",
+                        note: "producer QBUF call -> consumer DQBUF return; reference: the row from the hand-off".into(),
+                    });
+                    say(rows.last().unwrap());
+                }
+            }
         }
 
         // 6

@@ -37,6 +37,11 @@ pub struct DumpArgs {
     /// Print the summary as JSON on stdout
     #[arg(long)]
     json: bool,
+    /// Frames carry the producer's CLOCK_MONOTONIC time of its QBUF call, in ns, in their first
+    /// 8 bytes (little endian; `loopcam bench` writes them): also report the latency from that
+    /// call to our DQBUF return (`qbuf_latency_*` in the JSON)
+    #[arg(long)]
+    stamped: bool,
 }
 
 #[derive(Default)]
@@ -47,6 +52,7 @@ struct Stats {
     out_of_order: u64,
     held_returned: u64,
     latencies_us: Vec<u64>,
+    qbuf_latencies_us: Vec<u64>,
     last_seq: Option<u32>,
     last_counter: Option<u64>,
     first_error: Option<String>,
@@ -218,22 +224,27 @@ pub fn run(a: DumpArgs) -> Result<()> {
     }
     let secs = start.elapsed().as_secs_f64().max(1e-9);
     st.latencies_us.sort_unstable();
-    let pct = |p: f64| {
-        st.latencies_us
-            .get(((st.latencies_us.len() as f64 - 1.0) * p).round() as usize)
+    st.qbuf_latencies_us.sort_unstable();
+    let percentile = |v: &[u64], p: f64| {
+        v.get(((v.len() as f64 - 1.0) * p).round() as usize)
             .copied()
             .unwrap_or(0)
     };
+    let pct = |p: f64| percentile(&st.latencies_us, p);
     let cpu = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
     let cpu_ms = cpu.tv_sec as f64 * 1e3 + cpu.tv_nsec as f64 / 1e6;
     // How blocking DQBUFs met their predicted frames (loopcam_client::cadence).
     let w = v.wait_stats();
-    let summary = serde_json::json!({
+    let mut summary = serde_json::json!({
         "frames": st.frames, "seconds": secs, "fps": st.frames as f64 / secs, "drops": st.drops,
         "latency_p50_us": pct(0.5), "latency_p99_us": pct(0.99), "corrupt": st.corrupt,
         "out_of_order": st.out_of_order, "held_returned": st.held_returned,
         "cpu_ms": cpu_ms, "wait_hits": w.hits, "wait_early": w.early, "wait_late": w.late,
     });
+    if a.stamped {
+        summary["qbuf_latency_p50_us"] = percentile(&st.qbuf_latencies_us, 0.5).into();
+        summary["qbuf_latency_p99_us"] = percentile(&st.qbuf_latencies_us, 0.99).into();
+    }
     if a.json {
         println!("{summary}");
     }
@@ -268,7 +279,24 @@ fn requeue(v: &mut VirtualFd, index: u32) -> Result<()> {
 fn account(st: &mut Stats, a: &DumpArgs, l: &loopcam_media::Layout, b: &v4l2_buffer, data: &[u8]) {
     st.frames += 1;
     let ts = b.timestamp.tv_sec as u64 * 1_000_000_000 + b.timestamp.tv_usec as u64 * 1000;
-    st.latencies_us.push(now_ns().saturating_sub(ts) / 1000);
+    let now = now_ns();
+    st.latencies_us.push(now.saturating_sub(ts) / 1000);
+    if a.stamped {
+        if let Some(stamp) = data.get(..8) {
+            let stamp = u64::from_le_bytes(stamp.try_into().expect("8 bytes"));
+            if stamp > 0 && stamp <= now {
+                st.qbuf_latencies_us.push((now - stamp) / 1000);
+            }
+            // The buffer timestamp is taken when the QBUF is processed, so it cannot precede
+            // the call (it is in µs: allow its truncation).
+            if stamp >= ts + 1000 {
+                st.first_error.get_or_insert(format!(
+                    "frame {} (sequence {}): buffer timestamp {ts} ns precedes the producer's QBUF call at {stamp} ns",
+                    st.frames, b.sequence
+                ));
+            }
+        }
+    }
     if let Some(prev) = st.last_seq {
         if b.sequence <= prev {
             st.out_of_order += 1;
