@@ -33,6 +33,22 @@ struct AppMap {
     handle: u64,
     prot: ProtFlags,
     backing: Backing,
+    /// The block this mapping shows (`None`: a placeholder, or not known).
+    block: Option<u64>,
+}
+
+impl AppMap {
+    /// Whether the mapping already shows block `id` exactly as a fresh remap would: the same
+    /// block (ids are never reused on a device), and no private copy of a page can exist — a
+    /// shared mapping is the block itself, and a private one without PROT_WRITE cannot have
+    /// been written (an application that mprotect()s a buffer mapping writable is not
+    /// supported). Then the remap after DQBUF is skipped: it is the most expensive part of
+    /// the hand-off after the wake-up (page-table work, costly on a VM: docs/PERFORMANCE.md,
+    /// row 5), and a steady stream brings the same block back to the same buffer.
+    fn shows(&self, id: u64) -> bool {
+        self.block == Some(id)
+            && (self.backing == Backing::Shared || !self.prot.contains(ProtFlags::WRITE))
+    }
 }
 
 /// Cached views of blocks, for copies: read-write for producer blocks, read-only for the
@@ -410,7 +426,7 @@ impl VirtualFd {
                     // The buffer's memory is now the exported block: move our mappings onto it
                     // so the mmap view and the dmabuf view are the same memory.
                     if let (Some(index), Some(r)) = (dqbuf_index, block) {
-                        for m in self.maps.iter().filter(|m| m.index == Some(index)) {
+                        for m in self.maps.iter_mut().filter(|m| m.index == Some(index)) {
                             let len = m.len.min(r.size as usize);
                             // SAFETY: a live mapping we created for this buffer; EXPBUF is called
                             // while the application is not streaming through it concurrently.
@@ -423,6 +439,7 @@ impl VirtualFd {
                                     m.backing,
                                 )?
                             };
+                            m.block = Some(r.id);
                         }
                     }
                     let raw = fd.into_raw_fd();
@@ -517,13 +534,17 @@ impl VirtualFd {
     ) -> Result<(), Errno> {
         match b.memory {
             V4L2_MEMORY_MMAP => {
-                for m in self.maps.iter().filter(|m| m.index == Some(index)) {
+                for m in self.maps.iter_mut().filter(|m| m.index == Some(index)) {
+                    if m.shows(r.id) {
+                        continue;
+                    }
                     let len = m.len.min(r.size as usize);
                     // SAFETY: `m` is a live mapping we created for this buffer; V4L2 gives the
                     // buffer back to the application only now, so nothing relies on the old pages.
                     unsafe {
                         mapping::remap_buffer(m.addr as *mut u8, &fd, len, m.prot, m.backing)?
                     };
+                    m.block = Some(r.id);
                 }
             }
             V4L2_MEMORY_USERPTR if b.type_ == V4L2_BUF_TYPE_VIDEO_CAPTURE => {
@@ -562,13 +583,13 @@ impl VirtualFd {
             prot_write: prot.contains(ProtFlags::WRITE),
             shared,
         })?;
-        let (handle, index, private) = match resp {
+        let (handle, index, private, block) = match resp {
             Response::Mapped {
                 handle,
                 index,
                 private,
-                ..
-            } => (handle, index, private),
+                block,
+            } => (handle, index, private, block),
             Response::Error { errno, .. } => return Err(Errno::from_raw_os_error(errno)),
             _ => return Err(Errno::IO),
         };
@@ -595,6 +616,7 @@ impl VirtualFd {
             handle,
             prot,
             backing,
+            block: fd.as_ref().and(block).map(|b| b.id),
         });
         Ok(addr)
     }

@@ -48,3 +48,78 @@ fn frames_flow_from_producer_to_consumer_in_order() {
     let got = consumer.join().unwrap();
     assert!(got.windows(2).all(|w| w[0] < w[1]), "in order: {got:?}");
 }
+
+fn qbuf(v: &mut loopcam_client::VirtualFd, index: u32) {
+    let mut q = v4l2_buffer {
+        index,
+        type_: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+        memory: V4L2_MEMORY_MMAP,
+        ..Default::default()
+    };
+    v.xioctl(VIDIOC_QBUF, &mut q).unwrap();
+}
+
+/// A consumer may write into its (private) buffer mapping; the next frame in that buffer shows
+/// the producer's pixels, never the consumer's writes — also when the frame comes in the very
+/// memory block the buffer showed before (the client skips the remap only for mappings that
+/// cannot hold private copies). A read-only mapping gets every frame intact too.
+#[test]
+fn a_consumer_never_sees_its_own_writes_in_a_later_frame() {
+    use loopcam_client::VirtualFd;
+    use rustix::mm::ProtFlags;
+    let _d = common::TestDaemon::start("private-writes");
+    let mut m = Manager::connect().unwrap();
+    let path = m.add(DeviceSpec::default()).unwrap().nodes[0].clone();
+    let mut p = Producer::open(&path, V4L2_PIX_FMT_YUYV, 160, 120, 30, 2).unwrap();
+    let size = p.format().sizeimage as usize;
+    for prot in [ProtFlags::READ | ProtFlags::WRITE, ProtFlags::READ] {
+        // Read-write, as applications open a camera (a PROT_WRITE mapping needs it).
+        let mut v = VirtualFd::open(&path, true, true, false).unwrap();
+        // Two buffers each side: in lock step, buffer i gets the block of the producer's
+        // buffer i every time, so the same block comes back to the same mapping.
+        let mut r = v4l2_requestbuffers {
+            count: 2,
+            type_: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+            memory: V4L2_MEMORY_MMAP,
+            ..Default::default()
+        };
+        v.xioctl(VIDIOC_REQBUFS, &mut r).unwrap();
+        let mut maps = Vec::new();
+        for i in 0..2 {
+            let mut b = v4l2_buffer {
+                index: i,
+                type_: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+                ..Default::default()
+            };
+            v.xioctl(VIDIOC_QUERYBUF, &mut b).unwrap();
+            let len = b.length as usize;
+            maps.push((v.mmap(len, prot, true, b.m_offset().into()).unwrap(), len));
+            qbuf(&mut v, i);
+        }
+        let mut t = V4L2_BUF_TYPE_VIDEO_CAPTURE;
+        v.xioctl(VIDIOC_STREAMON, &mut t).unwrap();
+        for n in 0..8u64 {
+            let mut out = p.next_buffer().unwrap();
+            out.data().copy_from_slice(&counter(n, size));
+            out.publish(size as u32).unwrap();
+            let mut d = v4l2_buffer {
+                type_: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+                memory: V4L2_MEMORY_MMAP,
+                ..Default::default()
+            };
+            v.xioctl(VIDIOC_DQBUF, &mut d).unwrap();
+            let (ptr, len) = maps[d.index as usize];
+            // SAFETY: the buffer is dequeued and mapped for `len` bytes by `v`.
+            let data = unsafe { loopcam_client::mapping::buffer_slice(ptr, len) };
+            assert!(
+                data[..size] == counter(n, size)[..],
+                "{prot:?}: frame {n} intact"
+            );
+            if prot.contains(ProtFlags::WRITE) {
+                // SAFETY: as above, and the mapping is writable (a private copy).
+                unsafe { loopcam_client::mapping::buffer_slice_mut(ptr, len) }.fill(0xEE);
+            }
+            qbuf(&mut v, d.index);
+        }
+    }
+}
