@@ -339,6 +339,11 @@ impl VirtualFd {
                 arg: arg.to_vec(),
                 extra: extra.clone(),
                 wait,
+                shown: if request == VIDIOC_DQBUF {
+                    self.shown()
+                } else {
+                    Vec::new()
+                },
             };
             let (resp, fd, arrival) = if wait {
                 let window = if capture {
@@ -416,7 +421,7 @@ impl VirtualFd {
                             + b.timestamp.tv_usec as u64 * 1000;
                         self.cadence.frame(b.sequence, ts, arrival);
                     }
-                    if let (Some(index), Some(r), Some(fd)) = (dqbuf_index, block, fd) {
+                    if let (Some(index), Some(r)) = (dqbuf_index, block) {
                         // SAFETY: forwarded caller contract (USERPTR destination).
                         unsafe { self.after_dqbuf(index, &b, r, fd)? };
                     }
@@ -521,7 +526,27 @@ impl VirtualFd {
         Ok(())
     }
 
+    /// Buffers whose every mapping already shows one block, with that block: sent with a
+    /// DQBUF so that the daemon leaves the memfd out when the frame is in that block.
+    fn shown(&self) -> Vec<(u32, u64)> {
+        let mut out: Vec<(u32, u64)> = Vec::new();
+        for m in self.maps.iter() {
+            let Some(index) = m.index else { continue };
+            if out.iter().any(|(i, _)| *i == index) {
+                continue;
+            }
+            let mut of_index = self.maps.iter().filter(|o| o.index == Some(index));
+            if let Some(id) = m.block {
+                if of_index.all(|o| o.shows(id)) {
+                    out.push((index, id));
+                }
+            }
+        }
+        out
+    }
+
     /// After DQBUF: put the frame's memory behind the application's view of buffer `index`.
+    /// `fd` is `None` when the request said the buffer's mappings show the block already.
     ///
     /// # Safety
     /// USERPTR: `b.m.userptr` must be writable for `b.bytesused` bytes.
@@ -530,7 +555,7 @@ impl VirtualFd {
         index: u32,
         b: &v4l2_buffer,
         r: BlockRef,
-        fd: OwnedFd,
+        fd: Option<OwnedFd>,
     ) -> Result<(), Errno> {
         match b.memory {
             V4L2_MEMORY_MMAP => {
@@ -538,6 +563,7 @@ impl VirtualFd {
                     if m.shows(r.id) {
                         continue;
                     }
+                    let fd = fd.as_ref().ok_or(Errno::IO)?;
                     let len = m.len.min(r.size as usize);
                     // SAFETY: `m` is a live mapping we created for this buffer; V4L2 gives the
                     // buffer back to the application only now, so nothing relies on the old pages.
@@ -548,7 +574,7 @@ impl VirtualFd {
                 }
             }
             V4L2_MEMORY_USERPTR if b.type_ == V4L2_BUF_TYPE_VIDEO_CAPTURE => {
-                let view = self.cache.get(r, Some(fd), false)?;
+                let view = self.cache.get(r, fd, false)?;
                 let n = (b.bytesused as usize)
                     .min(view.len())
                     .min(b.length as usize);
@@ -556,7 +582,7 @@ impl VirtualFd {
             }
             V4L2_MEMORY_DMABUF if b.type_ == V4L2_BUF_TYPE_VIDEO_CAPTURE => {
                 let n = b.bytesused as usize;
-                let view = self.cache.get(r, Some(fd), false)?;
+                let view = self.cache.get(r, fd, false)?;
                 let src = view.bytes()[..n.min(view.len())].to_vec();
                 // SAFETY: borrowing the application's dmabuf fd for this call only.
                 let borrowed = unsafe { BorrowedFd::borrow_raw(b.m_fd()) };

@@ -46,10 +46,13 @@ struct Conn {
     sock: OwnedFd,
     peer: Peer,
     role: Role,
-    /// The argument of a blocking DQBUF waiting for a buffer (`Request::Ioctl { wait }`),
-    /// answered from [`Server::update_signals`] when the opener is woken.
-    parked: Option<Vec<u8>>,
+    /// A blocking DQBUF waiting for a buffer (`Request::Ioctl { wait }`): its argument and
+    /// `shown` buffers, answered from [`Server::update_signals`] when the opener is woken.
+    parked: Option<Parked>,
 }
+
+/// A parked DQBUF: its argument and the request's `shown` buffers.
+type Parked = (Vec<u8>, Vec<(u32, u64)>);
 
 /// At most one log line per second for a kind of refusal a client can provoke in a loop, so
 /// a flood cannot fill the journal (the lines say how many were suppressed).
@@ -546,13 +549,13 @@ impl Server {
     fn answer_parked(&mut self, key: u64) -> bool {
         let Some(Conn {
             role: Role::Opener { dev, id, .. },
-            parked: Some(arg),
+            parked: Some((arg, shown)),
             ..
         }) = self.conns.get(&key)
         else {
             return false;
         };
-        let (n, id, mut arg) = (*dev, *id, arg.clone());
+        let (n, id, mut arg, shown) = (*dev, *id, arg.clone(), shown.clone());
         self.apply_memory_ceiling(n);
         let Some(d) = self.registry.devices.get_mut(&n) else {
             return false;
@@ -562,7 +565,7 @@ impl Server {
         if matches!(resp, Response::Ioctl { result, .. } if result == Errno::EAGAIN.0) {
             return false;
         }
-        let (resp, fd) = attach_block(d, resp, block, read_only);
+        let (resp, fd) = attach_block(d, resp, block, read_only, &shown);
         let Some(conn) = self.conns.get_mut(&key) else {
             return false;
         };
@@ -814,6 +817,8 @@ impl Server {
         };
         let now = now_ns();
         let mut block = None;
+        // DQBUF: buffers whose mappings show a block already (no fd goes with that block).
+        let mut shown = Vec::new();
         // Consumer-side answers carry a read-only memfd (isolation).
         let mut read_only = false;
         let is_mmap = matches!(req, Request::Mmap { .. });
@@ -823,17 +828,21 @@ impl Server {
                 mut arg,
                 extra,
                 wait,
+                shown: s,
             } => {
                 let original = arg.clone();
                 let (resp, b, ro) = run_ioctl(d, id, request, &mut arg, extra);
                 (block, read_only) = (b, ro);
+                if request == loopcam_abi::VIDIOC_DQBUF {
+                    shown = s;
+                }
                 if wait
                     && request == loopcam_abi::VIDIOC_DQBUF
                     && matches!(resp, Response::Ioctl { result, .. } if result == Errno::EAGAIN.0)
                 {
                     // A failed call left the argument untouched: park the original.
                     if let Some(c) = self.conns.get_mut(&key) {
-                        c.parked = Some(original);
+                        c.parked = Some((original, shown));
                     }
                     self.update_signals(n, Some(key));
                     return Reply::deferred();
@@ -909,7 +918,7 @@ impl Server {
                 message: "unexpected request".into(),
             },
         };
-        let (resp, fd) = attach_block(d, resp, block, read_only);
+        let (resp, fd) = attach_block(d, resp, block, read_only, &shown);
         let enomem = match &resp {
             Response::Ioctl { result, .. } => *result == Errno::ENOMEM.0,
             Response::Error { errno, .. } => *errno == Errno::ENOMEM.0,
@@ -946,7 +955,7 @@ impl Server {
         let Some(conn) = self.conns.get_mut(&key) else {
             return Reply::errno(Errno::ENODEV);
         };
-        if let Some(arg) = conn.parked.take() {
+        if let Some((arg, _)) = conn.parked.take() {
             let answer = Response::Ioctl {
                 result: Errno::EINTR.0,
                 copy_back: false,
@@ -1016,12 +1025,14 @@ fn run_ioctl(
 }
 
 /// Applies the model's memory effects, then attaches the block's memfd (a dup the kernel
-/// installs in the client) to the answer.
+/// installs in the client) to the answer — unless it is a DQBUF of a buffer whose mappings
+/// show that block already (`shown`, from the request).
 fn attach_block(
     d: &mut crate::registry::DeviceEntry,
     mut resp: Response,
     block: Option<loopcam_core::BlockId>,
     read_only: bool,
+    shown: &[(u32, u64)],
 ) -> (Response, Option<OwnedFd>) {
     if let Err(e) = d.sync_memory() {
         warn!(dev = d.number, "cannot allocate frame memory: {e}");
@@ -1029,6 +1040,25 @@ fn attach_block(
     let Some(b) = block else {
         return (resp, None);
     };
+    let index = match &resp {
+        Response::Ioctl {
+            dqbuf_index: Some(i),
+            ..
+        } => Some(*i),
+        _ => None,
+    };
+    if index.is_some_and(|i| shown.contains(&(i, b.0))) {
+        if let Some(m) = d.blocks.get(&b) {
+            set_block(
+                &mut resp,
+                BlockRef {
+                    id: b.0,
+                    size: m.size(),
+                },
+            );
+            return (resp, None);
+        }
+    }
     match d
         .blocks
         .get(&b)

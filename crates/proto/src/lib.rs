@@ -31,7 +31,8 @@
 //! drives it; the client never reads or writes it.
 //!
 //! Frame memory travels as memfds: any response that names a [`BlockRef`] carries that block's
-//! memfd as its one attached fd. The client maps it (MAP_SHARED for producer buffers,
+//! memfd as its one attached fd — except a DQBUF answer for a buffer and block the request
+//! listed in `shown` (the client's mappings show that block already). The client maps it (MAP_SHARED for producer buffers,
 //! MAP_PRIVATE for capture buffers so a consumer cannot change what others see) and closes
 //! the fd.
 //!
@@ -54,7 +55,7 @@ pub use msg::*;
 pub use transport::*;
 
 /// Version of this protocol; bumped on any incompatible change.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Largest datagram accepted, header included.
 pub const MAX_MESSAGE: usize = 256 * 1024;

@@ -74,6 +74,11 @@ pub enum Request {
         /// the wake-up, one hop instead of a wake-up, a request and an answer. A parked
         /// connection sends nothing but [`Request::Cancel`] until it is answered.
         wait: bool,
+        /// For DQBUF: buffers `(index, block)` whose every mapping in the client already shows
+        /// that block, so that a frame in it needs no new memfd. A DQBUF that returns such a
+        /// buffer with such a block is answered without the fd (a steady stream brings the
+        /// same block back to the same buffer).
+        shown: Vec<(u32, u64)>,
     },
     /// mmap() of a buffer cookie.
     Mmap {

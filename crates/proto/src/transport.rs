@@ -225,6 +225,7 @@ mod tests {
             arg: vec![1, 2, 3],
             extra: vec![],
             wait: true,
+            shown: vec![(1, 7)],
         };
         send(&a, &req, &[x.as_fd()]).unwrap();
         let r = recv(&b, RecvFlags::empty()).unwrap().unwrap();

@@ -114,6 +114,7 @@ fn raw_ioctl<T: bytemuck::Pod>(
                 arg: bytes_of(arg).to_vec(),
                 extra: Vec::new(),
                 wait: false,
+                shown: Vec::new(),
             },
             &[],
         )

@@ -42,6 +42,7 @@ fn proto_seeds() -> Result<Vec<(String, Vec<u8>)>> {
             arg: vec![0; 88],
             extra: vec![],
             wait: true,
+            shown: vec![],
         },
         Request::Mmap {
             offset: 0,
