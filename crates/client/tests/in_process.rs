@@ -123,3 +123,85 @@ fn a_consumer_never_sees_its_own_writes_in_a_later_frame() {
         }
     }
 }
+
+/// Protocol v3 `shown`: a DQBUF answer carries the frame's memfd unless the request said the
+/// buffer's mappings show that block already — then the fd is left out, and only then.
+#[test]
+fn a_dqbuf_answer_leaves_out_the_memfd_only_for_a_block_the_buffer_shows() {
+    use loopcam_client::Connection;
+    use loopcam_proto::{Request, Response};
+    let _d = common::TestDaemon::start("shown");
+    let mut m = Manager::connect().unwrap();
+    let path = m.add(DeviceSpec::default()).unwrap().nodes[0].clone();
+    let mut p = Producer::open(&path, V4L2_PIX_FMT_YUYV, 160, 120, 30, 2).unwrap();
+    let mut c = Connection::connect_default().unwrap();
+    let opened = c.call(
+        &Request::Open {
+            device: path.clone(),
+            read: true,
+            write: false,
+        },
+        &[],
+    );
+    assert!(matches!(opened, Ok((Response::Opened { .. }, Some(_)))));
+    let mut ioctl = |request: u32, arg: &[u8], shown: Vec<(u32, u64)>| match c.call(
+        &Request::Ioctl {
+            request,
+            arg: arg.to_vec(),
+            extra: Vec::new(),
+            wait: false,
+            shown,
+        },
+        &[],
+    ) {
+        Ok((
+            Response::Ioctl {
+                result: 0, block, ..
+            },
+            fd,
+        )) => (block, fd),
+        other => panic!("{}: {other:?}", ioctl_name(request).unwrap_or("ioctl")),
+    };
+    let reqbufs = v4l2_requestbuffers {
+        count: 1,
+        type_: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+        memory: V4L2_MEMORY_MMAP,
+        ..Default::default()
+    };
+    ioctl(VIDIOC_REQBUFS, bytemuck::bytes_of(&reqbufs), Vec::new());
+    let buf = v4l2_buffer {
+        index: 0,
+        type_: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+        memory: V4L2_MEMORY_MMAP,
+        ..Default::default()
+    };
+    ioctl(VIDIOC_QBUF, bytemuck::bytes_of(&buf), Vec::new());
+    let on = V4L2_BUF_TYPE_VIDEO_CAPTURE.to_le_bytes();
+    ioctl(VIDIOC_STREAMON, &on, Vec::new());
+    let mut first = None;
+    let (mut without, mut with) = (0, 0);
+    for n in 0..8u64 {
+        let mut out = p.next_buffer().unwrap();
+        let size = out.data().len();
+        out.data().copy_from_slice(&counter(n, size));
+        out.publish(size as u32).unwrap();
+        // Claim that buffer 0 shows the first frame's block.
+        let shown = first.map(|id| vec![(0, id)]).unwrap_or_default();
+        let (block, fd) = ioctl(VIDIOC_DQBUF, bytemuck::bytes_of(&buf), shown);
+        let id = block.expect("a DQBUF answer names its block").id;
+        let expect_fd = first != Some(id);
+        assert_eq!(fd.is_some(), expect_fd, "frame {n} in block {id}");
+        if expect_fd {
+            with += 1;
+        } else {
+            without += 1;
+        }
+        first.get_or_insert(id);
+        ioctl(VIDIOC_QBUF, bytemuck::bytes_of(&buf), Vec::new());
+    }
+    // The producer's two buffers alternate: the first block comes back every other frame.
+    assert!(
+        with > 0 && without > 0,
+        "{with} with, {without} without the fd"
+    );
+}
