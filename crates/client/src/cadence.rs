@@ -2,9 +2,8 @@
 //!
 //! Why: a consumer asleep in `recvmsg()` is woken by the daemon's `sendmsg()`. When its CPU is
 //! idle that wake-up is an inter-processor interrupt plus the CPU leaving its idle state — on a
-//! VM a trip through the hypervisor. It was the largest part of the benchmark's wake-up
-//! latency (row 5, docs/PERFORMANCE.md: 50–100 µs asleep against ~20 µs for a consumer that
-//! is awake when the frame comes). A camera publishes frames at a steady rate, so the next
+//! VM a trip through the hypervisor (benchmark row 5, docs/PERFORMANCE.md: p50 36 µs for a
+//! consumer asleep against 16 µs for one awake when the frame comes, in the recorded run). A camera publishes frames at a steady rate, so the next
 //! frame's time is predictable from the last ones: a blocking DQBUF sleeps until shortly
 //! before it is due, then polls its socket without blocking through a short window around
 //! that time, then sleeps as before.
