@@ -1,4 +1,5 @@
-//! Memory mappings: the mmap edge of the client. Every `unsafe` block of the crate is here.
+//! Memory mappings: the mmap edge of the client. The crate's other `unsafe` blocks are the
+//! fork lock's shared page (`conn`) and the signal mask of a watched wait (`signals`).
 
 use std::os::fd::AsFd;
 use std::ptr::NonNull;
@@ -150,6 +151,67 @@ pub unsafe fn unmap_buffer(addr: *mut u8, len: usize) -> rustix::io::Result<()> 
     unsafe { munmap(addr.cast(), len) }
 }
 
+/// Whether no page of the private mapping `addr..addr+len` holds a private copy — none is an
+/// anonymous page (present, or swapped out): the mapping then shows exactly its file. A page the
+/// application wrote through a MAP_PRIVATE mapping becomes such a copy (copy-on-write).
+/// Read from `/proc/self/pagemap` (one 64-bit entry per page: bit 63 present, bit 62 swapped,
+/// bit 61 file page or shared anonymous). `false` whenever it cannot tell.
+pub fn no_private_copies(addr: usize, len: usize) -> bool {
+    use std::sync::Mutex;
+    const PAGE: usize = 4096;
+    // The pagemap fd, kept open, with its identity and the pid that opened it: an application
+    // may close or reuse the number (close_range before exec, a double close), and after
+    // fork() the inherited fd still shows the parent's pages. Checked before each use.
+    type Cached = (std::os::fd::OwnedFd, u64, u64, u32);
+    static PAGEMAP: Mutex<Option<Cached>> = Mutex::new(None);
+    // try_lock: never wait (nor deadlock in a child forked while another thread held it).
+    let Ok(mut slot) = PAGEMAP.try_lock() else {
+        return false;
+    };
+    let pid = std::process::id();
+    let valid = slot.as_ref().is_some_and(|(fd, dev, ino, owner)| {
+        *owner == pid
+            && rustix::fs::fstat(fd).is_ok_and(|st| st.st_dev == *dev && st.st_ino == *ino)
+    });
+    if !valid {
+        // A stale number is forgotten, never closed: it may be the application's now (or,
+        // after fork, the parent's fd that this process inherited and may still use).
+        if let Some((fd, ..)) = slot.take() {
+            std::mem::forget(fd);
+        }
+        let Ok(fd) = rustix::fs::open(
+            "/proc/self/pagemap",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        ) else {
+            return false;
+        };
+        let Ok(st) = rustix::fs::fstat(&fd) else {
+            return false;
+        };
+        *slot = Some((fd, st.st_dev, st.st_ino, pid));
+    }
+    let Some((fd, ..)) = slot.as_ref() else {
+        return false;
+    };
+    let (first, last) = (addr / PAGE, (addr + len.max(1) - 1) / PAGE);
+    let mut buf = vec![0u8; (last - first + 1) * 8];
+    let mut done = 0;
+    while done < buf.len() {
+        match rustix::io::pread(fd, &mut buf[done..], (first * 8 + done) as u64) {
+            Ok(0) => return false,
+            Ok(n) => done += n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return false,
+        }
+    }
+    buf.chunks_exact(8).all(|e| {
+        let e = u64::from_le_bytes(e.try_into().expect("8 bytes"));
+        let (present, swapped, file) = (e >> 63 & 1 == 1, e >> 62 & 1 == 1, e >> 61 & 1 == 1);
+        !swapped && (!present || file)
+    })
+}
+
 /// Copies `dst.len()` bytes from application memory at `src` into `dst`, like the kernel's
 /// copy_from_user: an unmapped or unreadable range is EFAULT, never a crash (H12: a bad USERPTR
 /// fails the call). process_vm_readv on our own pid does exactly this check.
@@ -213,4 +275,32 @@ pub unsafe fn buffer_slice<'a>(addr: *mut u8, len: usize) -> &'a [u8] {
 pub unsafe fn buffer_slice_mut<'a>(addr: *mut u8, len: usize) -> &'a mut [u8] {
     // SAFETY: guaranteed by the caller.
     unsafe { std::slice::from_raw_parts_mut(addr, len) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_written_private_page_is_a_private_copy_and_a_read_one_is_not() {
+        let fd = rustix::fs::memfd_create("t", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        let len = 16 * 4096;
+        rustix::fs::ftruncate(&fd, len as u64).unwrap();
+        let rw = ProtFlags::READ | ProtFlags::WRITE;
+        let p = map_buffer(Some(&fd), len, rw, Backing::Private).unwrap();
+        assert!(no_private_copies(p as usize, len), "untouched");
+        // SAFETY: our own fresh mapping of `len` bytes, unmapped below.
+        let s = unsafe { buffer_slice_mut(p, len) };
+        let sum: u32 = s.iter().step_by(4096).map(|b| u32::from(*b)).sum();
+        assert_eq!(sum, 0);
+        assert!(no_private_copies(p as usize, len), "read only");
+        s[5 * 4096 + 7] = 1;
+        assert!(!no_private_copies(p as usize, len), "one page written");
+        assert!(
+            no_private_copies(p as usize, 4096),
+            "the first page is still the file's"
+        );
+        // SAFETY: the mapping made above, no longer borrowed.
+        unsafe { unmap_buffer(p, len).unwrap() };
+    }
 }

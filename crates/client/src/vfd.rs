@@ -35,19 +35,30 @@ struct AppMap {
     backing: Backing,
     /// The block this mapping shows (`None`: a placeholder, or not known).
     block: Option<u64>,
+    /// A private writable mapping that holds no private copy of a page: checked when the
+    /// application gave the buffer back (QBUF; it may not write a queued buffer).
+    clean: bool,
 }
 
 impl AppMap {
     /// Whether the mapping already shows block `id` exactly as a fresh remap would: the same
-    /// block (ids are never reused on a device), and no private copy of a page can exist — a
-    /// shared mapping is the block itself, and a private one without PROT_WRITE cannot have
-    /// been written (an application that mprotect()s a buffer mapping writable is not
-    /// supported). Then the remap after DQBUF is skipped: it is the most expensive part of
-    /// the hand-off after the wake-up (page-table work, costly on a VM: docs/PERFORMANCE.md,
-    /// row 5), and a steady stream brings the same block back to the same buffer.
+    /// block (ids are never reused on a device), and no private copy of a page — a shared
+    /// mapping is the block itself, a private one without PROT_WRITE cannot have been written
+    /// (an application that mprotect()s a buffer mapping writable is not supported), and a
+    /// private writable one was found `clean` at its QBUF. Then the remap after DQBUF is
+    /// skipped: it zaps and refaults every page the application touched (page-table work,
+    /// costly on a VM: docs/PERFORMANCE.md, row 5), and a steady stream brings the same block
+    /// back to the same buffer.
     fn shows(&self, id: u64) -> bool {
         self.block == Some(id)
-            && (self.backing == Backing::Shared || !self.prot.contains(ProtFlags::WRITE))
+            && (self.backing == Backing::Shared
+                || !self.prot.contains(ProtFlags::WRITE)
+                || self.clean)
+    }
+
+    /// A private mapping the application may write.
+    fn private_writable(&self) -> bool {
+        self.backing == Backing::Private && self.prot.contains(ProtFlags::WRITE)
     }
 }
 
@@ -114,6 +125,8 @@ pub struct VirtualFd {
     cadence: Cadence,
     /// A window given by [`VirtualFd::watch_next`] for the next blocking capture DQBUF.
     next_window: Option<SpinWindow>,
+    /// Buffer mappings moved onto a frame's memory after DQBUF (see [`AppMap::shows`]).
+    remaps: u64,
 }
 
 fn gone(e: Error) -> Errno {
@@ -161,6 +174,7 @@ impl VirtualFd {
                     prepared: Vec::new(),
                     cadence: Cadence::from_env(),
                     next_window: None,
+                    remaps: 0,
                 };
                 v.set_nonblocking(nonblock)
                     .map_err(|e| Error::Io(e.into()))?;
@@ -195,6 +209,12 @@ impl VirtualFd {
     /// caller that knows when its producer publishes, and for tests of the watched wait.
     pub fn watch_next(&mut self, w: SpinWindow) {
         self.next_window = Some(w);
+    }
+
+    /// How many times a buffer mapping was moved onto a frame's memory after DQBUF (a mapping
+    /// that already shows the frame's block is left alone).
+    pub fn remap_count(&self) -> u64 {
+        self.remaps
     }
 
     /// Number of live application mappings.
@@ -413,6 +433,13 @@ impl VirtualFd {
                 VIDIOC_QBUF => {
                     let b: v4l2_buffer = pod_read_unaligned(arg);
                     self.prepared.retain(|i| *i != b.index);
+                    // The application gave the buffer back: whether its writable private
+                    // mappings still show their block untouched decides the next remap.
+                    for m in self.maps.iter_mut().filter(|m| m.index == Some(b.index)) {
+                        if m.private_writable() && m.block.is_some() {
+                            m.clean = mapping::no_private_copies(m.addr, m.len);
+                        }
+                    }
                 }
                 VIDIOC_DQBUF => {
                     let b: v4l2_buffer = pod_read_unaligned(arg);
@@ -560,10 +587,14 @@ impl VirtualFd {
         match b.memory {
             V4L2_MEMORY_MMAP => {
                 for m in self.maps.iter_mut().filter(|m| m.index == Some(index)) {
-                    if m.shows(r.id) {
+                    let skip = m.shows(r.id);
+                    // The buffer is the application's now: it may write it.
+                    m.clean = false;
+                    if skip {
                         continue;
                     }
                     let fd = fd.as_ref().ok_or(Errno::IO)?;
+                    self.remaps += 1;
                     let len = m.len.min(r.size as usize);
                     // SAFETY: `m` is a live mapping we created for this buffer; V4L2 gives the
                     // buffer back to the application only now, so nothing relies on the old pages.
@@ -643,6 +674,7 @@ impl VirtualFd {
             prot,
             backing,
             block: fd.as_ref().and(block).map(|b| b.id),
+            clean: false,
         });
         Ok(addr)
     }

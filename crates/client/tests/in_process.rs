@@ -62,7 +62,8 @@ fn qbuf(v: &mut loopcam_client::VirtualFd, index: u32) {
 /// A consumer may write into its (private) buffer mapping; the next frame in that buffer shows
 /// the producer's pixels, never the consumer's writes — also when the frame comes in the very
 /// memory block the buffer showed before (the client skips the remap only for mappings that
-/// cannot hold private copies). A read-only mapping gets every frame intact too.
+/// hold no private copy of a page). Read-only mappings, and writable ones the application only
+/// read, get every frame intact without a remap once each buffer shows its block.
 #[test]
 fn a_consumer_never_sees_its_own_writes_in_a_later_frame() {
     use loopcam_client::VirtualFd;
@@ -72,7 +73,8 @@ fn a_consumer_never_sees_its_own_writes_in_a_later_frame() {
     let path = m.add(DeviceSpec::default()).unwrap().nodes[0].clone();
     let mut p = Producer::open(&path, V4L2_PIX_FMT_YUYV, 160, 120, 30, 2).unwrap();
     let size = p.format().sizeimage as usize;
-    for prot in [ProtFlags::READ | ProtFlags::WRITE, ProtFlags::READ] {
+    let rw = ProtFlags::READ | ProtFlags::WRITE;
+    for (prot, writes) in [(rw, true), (rw, false), (ProtFlags::READ, false)] {
         // Read-write, as applications open a camera (a PROT_WRITE mapping needs it).
         let mut v = VirtualFd::open(&path, true, true, false).unwrap();
         // Two buffers each side: in lock step, buffer i gets the block of the producer's
@@ -115,11 +117,21 @@ fn a_consumer_never_sees_its_own_writes_in_a_later_frame() {
                 data[..size] == counter(n, size)[..],
                 "{prot:?}: frame {n} intact"
             );
-            if prot.contains(ProtFlags::WRITE) {
+            if writes {
                 // SAFETY: as above, and the mapping is writable (a private copy).
                 unsafe { loopcam_client::mapping::buffer_slice_mut(ptr, len) }.fill(0xEE);
             }
             qbuf(&mut v, d.index);
+        }
+        // Lock step: buffer i always gets the block of the producer's buffer i.
+        let remaps = v.remap_count();
+        if writes {
+            assert_eq!(
+                remaps, 8,
+                "{prot:?}: a written buffer is remapped every frame"
+            );
+        } else {
+            assert_eq!(remaps, 2, "{prot:?}: one remap per buffer, then none");
         }
     }
 }
