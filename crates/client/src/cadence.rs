@@ -3,7 +3,8 @@
 //! Why: a consumer asleep in `recvmsg()` is woken by the daemon's `sendmsg()`. When its CPU is
 //! idle that wake-up is an inter-processor interrupt plus the CPU leaving its idle state — on a
 //! VM a trip through the hypervisor (benchmark row 5, docs/PERFORMANCE.md: p50 36 µs for a
-//! consumer asleep against 16 µs for one awake when the frame comes, in the recorded run). A camera publishes frames at a steady rate, so the next
+//! consumer asleep against 16 µs for one awake when the frame comes in one run, 51 against 30
+//! µs in another). A camera publishes frames at a steady rate, so the next
 //! frame's time is predictable from the last ones: a blocking DQBUF sleeps until shortly
 //! before it is due, then polls its socket without blocking through a short window around
 //! that time, then sleeps as before.
