@@ -34,7 +34,7 @@ const MAX_MISSES: u32 = 3;
 pub(crate) const PAUSE_FRAMES: u32 = 60;
 
 /// CLOCK_MONOTONIC in ns (the clock of V4L2 buffer timestamps).
-pub(crate) fn monotonic_ns() -> u64 {
+pub fn monotonic_ns() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }

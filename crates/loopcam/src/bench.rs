@@ -241,8 +241,7 @@ fn paced_producer(
             let mut b = p.next_buffer()?;
             let size = b.data().len();
             // The time of the QBUF call, for `dump --stamped` (row 5).
-            let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-            let stamp = t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64;
+            let stamp = loopcam_client::cadence::monotonic_ns();
             b.data()[..8].copy_from_slice(&stamp.to_le_bytes());
             b.publish(size as u32)?;
             n = n.wrapping_add(1);
@@ -266,10 +265,7 @@ fn wakeup_floor(seconds: f64) -> Result<(f64, f64)> {
         None,
     )?;
     let n = ((seconds * 30.0) as usize).max(30);
-    let now = || {
-        let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-        t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
-    };
+    let now = loopcam_client::cadence::monotonic_ns;
     let sender = std::thread::spawn(move || -> Result<()> {
         for _ in 0..n {
             std::thread::sleep(Duration::from_nanos(1_000_000_000 / 30));

@@ -58,11 +58,6 @@ struct Stats {
     first_error: Option<String>,
 }
 
-fn now_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
-}
-
 fn xioctl<T: bytemuck::Pod>(v: &mut VirtualFd, req: u32, arg: &mut T) -> Result<()> {
     v.xioctl(req, arg)
         .map_err(|e| anyhow::anyhow!("{}: {e}", ioctl_name(req).unwrap_or("ioctl")))
@@ -279,7 +274,7 @@ fn requeue(v: &mut VirtualFd, index: u32) -> Result<()> {
 fn account(st: &mut Stats, a: &DumpArgs, l: &loopcam_media::Layout, b: &v4l2_buffer, data: &[u8]) {
     st.frames += 1;
     let ts = b.timestamp.tv_sec as u64 * 1_000_000_000 + b.timestamp.tv_usec as u64 * 1000;
-    let now = now_ns();
+    let now = loopcam_client::cadence::monotonic_ns();
     st.latencies_us.push(now.saturating_sub(ts) / 1000);
     if a.stamped {
         if let Some(stamp) = data.get(..8) {
